@@ -1,0 +1,332 @@
+"""Scaling-law forms: small frozen objects with named parameters and ``predict``.
+
+Each law also exposes the machinery the batched fitter needs: an internal parameter vector ``theta`` (log-sum-exp
+parameterisation where the literature uses one), ``log_predict(theta, X)`` vectorised over a batch of parameter
+vectors, and a default multi-start grid. Laws whose log-prediction is a log-sum-exp of terms *linear* in theta
+(Chinchilla, saturating, single Kaplan power laws) return a design tensor from ``lse_design`` so that the fitter can
+use exact gradients and Hessians; the others fall back to finite differences.
+
+Inputs use the project's canonical names: ``n_params`` (N), ``n_tokens`` (D), ``flops`` (C), ``unique_tokens`` (U);
+``N=``, ``D=``, ``C=``, ``U=`` are accepted as short aliases. A missing one of N, D, C is derived from C = 6·N·D.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+
+from scalinglab.errors import InputError
+
+FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D: forward (2ND) + backward (4ND) matmul FLOPs (Kaplan et al. 2020, Sec. 2.1)
+_ALIASES = {"N": "n_params", "D": "n_tokens", "C": "flops", "U": "unique_tokens"}
+
+
+def complete_inputs(**given) -> dict[str, np.ndarray]:
+    """Canonicalise law inputs (accepting N/D/C/U aliases) and derive the missing one of N, D, C from C = 6ND."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        name = _ALIASES.get(key, key)
+        if name not in ("n_params", "n_tokens", "flops", "unique_tokens"):
+            raise InputError(f"unknown law input '{key}' (expected n_params/N, n_tokens/D, flops/C, unique_tokens/U)")
+        if name in out:
+            raise InputError(f"law input '{name}' given twice")
+        arr = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise InputError(f"law input '{name}' must be finite and > 0")
+        out[name] = arr
+    have = {"n_params", "n_tokens", "flops"} & out.keys()
+    if have == {"n_params", "n_tokens"}:
+        out["flops"] = FLOPS_PER_PARAM_TOKEN * out["n_params"] * out["n_tokens"]
+    elif have == {"n_params", "flops"}:
+        out["n_tokens"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_params"])
+    elif have == {"n_tokens", "flops"}:
+        out["n_params"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_tokens"])
+    return out
+
+
+@dataclass(frozen=True)
+class Law:
+    """Base class. Subclasses are frozen dataclasses whose fields are the law's public, named parameters."""
+
+    name: ClassVar[str]
+    formula: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]
+    theta_names: ClassVar[tuple[str, ...]]
+
+    # --- public face -------------------------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def params(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    def predict(self, **inputs) -> np.ndarray:
+        """Predicted loss (nats/token) at the given inputs; arrays broadcast, a scalar in gives a 0-d array out."""
+        X = complete_inputs(**inputs)
+        missing = [k for k in self.inputs if k not in X]
+        if missing:
+            raise InputError(f"law '{self.name}' needs {', '.join(self.inputs)}; missing {', '.join(missing)}")
+        shape = np.broadcast_shapes(*(X[k].shape for k in self.inputs))
+        flat = {k: np.broadcast_to(X[k], shape).ravel() for k in self.inputs}
+        return np.exp(self.log_predict(self.theta()[None, :], flat)[0]).reshape(shape)
+
+    def __call__(self, **inputs) -> np.ndarray:
+        return self.predict(**inputs)
+
+    # --- fitting machinery -------------------------------------------------------------------------------------
+    def theta(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @classmethod
+    def from_theta(cls, theta) -> "Law":
+        raise NotImplementedError
+
+    @classmethod
+    def log_predict(cls, theta: np.ndarray, X: dict[str, np.ndarray]) -> np.ndarray:
+        """log L for a batch of parameter vectors ``theta`` [B, P] at n points → [B, n]."""
+        M = cls.lse_design(X)
+        if M is None:
+            raise NotImplementedError
+        u = np.einsum("nkp,bp->bnk", M, theta)
+        return _logsumexp(u)
+
+    @classmethod
+    def lse_design(cls, X: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Design tensor M [n, K, P] when log L = LSE_k(M[:, k] · theta); None for other laws."""
+        return None
+
+    @classmethod
+    def default_grid(cls) -> np.ndarray:
+        raise NotImplementedError
+
+    @classmethod
+    def n_fit_params(cls) -> int:
+        return len(cls.theta_names)
+
+
+def _logsumexp(u: np.ndarray) -> np.ndarray:
+    m = u.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(u - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def _grid(*axes) -> np.ndarray:
+    return np.array(list(itertools.product(*axes)), dtype=float)
+
+
+# --- Chinchilla ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chinchilla(Law):
+    """Hoffmann et al. 2022 (arXiv:2203.15556) Eq. 2: L(N, D) = E + A/N^α + B/D^β.
+
+    Fitted as log L = LSE(a − α log N, b − β log D, e) with A = e^a, B = e^b, E = e^e (App. D.2).
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    name: ClassVar[str] = "chinchilla"
+    formula: ClassVar[str] = "L = E + A/N^alpha + B/D^beta"
+    inputs: ClassVar[tuple[str, ...]] = ("n_params", "n_tokens")
+    theta_names: ClassVar[tuple[str, ...]] = ("a", "b", "e", "alpha", "beta")
+
+    def theta(self):
+        return np.array([np.log(self.A), np.log(self.B), np.log(self.E), self.alpha, self.beta])
+
+    @classmethod
+    def from_theta(cls, theta):
+        a, b, e, al, be = (float(t) for t in theta)
+        return cls(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=al, beta=be)
+
+    @classmethod
+    def lse_design(cls, X):
+        lnN, lnD = np.log(X["n_params"]), np.log(X["n_tokens"])
+        M = np.zeros((lnN.size, 3, 5))
+        M[:, 0, 0], M[:, 0, 3] = 1.0, -lnN
+        M[:, 1, 1], M[:, 1, 4] = 1.0, -lnD
+        M[:, 2, 2] = 1.0
+        return M
+
+    @classmethod
+    def default_grid(cls):
+        """Hoffmann et al. App. D.2 grid: α, β ∈ {0, 0.5, …, 2}; e ∈ {−1, −0.5, …, 1}; a, b ∈ {0, 5, …, 25}."""
+        ab = np.arange(0, 26, 5.0)
+        exps = np.arange(0, 2.01, 0.5)
+        return _grid(ab, ab, np.arange(-1, 1.01, 0.5), exps, exps)
+
+    # closed-form compute-optimal allocation (Hoffmann et al. Eq. 4)
+    @property
+    def a_exponent(self) -> float:
+        """N_opt ∝ C^a with a = β/(α+β)."""
+        return self.beta / (self.alpha + self.beta)
+
+    @property
+    def b_exponent(self) -> float:
+        """D_opt ∝ C^b with b = α/(α+β)."""
+        return self.alpha / (self.alpha + self.beta)
+
+    def optimal_n_params(self, flops):
+        G = (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        return G * (np.asarray(flops, dtype=float) / FLOPS_PER_PARAM_TOKEN) ** self.a_exponent
+
+
+# --- Kaplan ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _KaplanSingle(Law):
+    """L(X) = (X_c / X)^α, fitted as log L = c − α log X with c = α log X_c (linear in theta)."""
+
+    theta_names: ClassVar[tuple[str, ...]] = ("c", "alpha")
+
+    @classmethod
+    def _pair(cls, theta):
+        c, al = (float(t) for t in theta)
+        if al <= 0:
+            raise InputError(f"law '{cls.name}': fitted exponent alpha={al:.3g} ≤ 0 (loss does not fall)")
+        return al, float(np.exp(c / al))
+
+    @classmethod
+    def lse_design(cls, X):
+        lnX = np.log(X[cls.inputs[0]])
+        M = np.zeros((lnX.size, 1, 2))
+        M[:, 0, 0], M[:, 0, 1] = 1.0, -lnX
+        return M
+
+    @classmethod
+    def default_grid(cls):
+        return _grid([0.5, 2.0, 5.0], [0.02, 0.1, 0.3])
+
+
+@dataclass(frozen=True)
+class KaplanN(_KaplanSingle):
+    """Kaplan et al. 2020 (arXiv:2001.08361) Eq. 1.1: L(N) = (N_c/N)^α_N (N non-embedding, data unlimited)."""
+
+    alpha_N: float
+    N_c: float
+    name: ClassVar[str] = "kaplan_n"
+    formula: ClassVar[str] = "L = (N_c/N)^alpha_N"
+    inputs: ClassVar[tuple[str, ...]] = ("n_params",)
+
+    def theta(self):
+        return np.array([self.alpha_N * np.log(self.N_c), self.alpha_N])
+
+    @classmethod
+    def from_theta(cls, theta):
+        al, xc = cls._pair(theta)
+        return cls(alpha_N=al, N_c=xc)
+
+
+@dataclass(frozen=True)
+class KaplanD(_KaplanSingle):
+    """Kaplan et al. 2020 Eq. 1.2: L(D) = (D_c/D)^α_D (large models, early stopping)."""
+
+    alpha_D: float
+    D_c: float
+    name: ClassVar[str] = "kaplan_d"
+    formula: ClassVar[str] = "L = (D_c/D)^alpha_D"
+    inputs: ClassVar[tuple[str, ...]] = ("n_tokens",)
+
+    def theta(self):
+        return np.array([self.alpha_D * np.log(self.D_c), self.alpha_D])
+
+    @classmethod
+    def from_theta(cls, theta):
+        al, xc = cls._pair(theta)
+        return cls(alpha_D=al, D_c=xc)
+
+
+@dataclass(frozen=True)
+class KaplanC(_KaplanSingle):
+    """Kaplan et al. 2020 Eq. 1.3: L(C) = (C_c/C)^α_C, with C and C_c in the same unit (FLOP here)."""
+
+    alpha_C: float
+    C_c: float
+    name: ClassVar[str] = "kaplan_c"
+    formula: ClassVar[str] = "L = (C_c/C)^alpha_C"
+    inputs: ClassVar[tuple[str, ...]] = ("flops",)
+
+    def theta(self):
+        return np.array([self.alpha_C * np.log(self.C_c), self.alpha_C])
+
+    @classmethod
+    def from_theta(cls, theta):
+        al, xc = cls._pair(theta)
+        return cls(alpha_C=al, C_c=xc)
+
+
+@dataclass(frozen=True)
+class KaplanJoint(Law):
+    """Kaplan et al. 2020 Eq. 1.5: L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D.
+
+    Fitted as log L = α_D · LSE((α_N/α_D)(log N_c − log N), log D_c − log D) with theta (α_N, α_D, log N_c, log D_c).
+    """
+
+    alpha_N: float
+    alpha_D: float
+    N_c: float
+    D_c: float
+    name: ClassVar[str] = "kaplan"
+    formula: ClassVar[str] = "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
+    inputs: ClassVar[tuple[str, ...]] = ("n_params", "n_tokens")
+    theta_names: ClassVar[tuple[str, ...]] = ("alpha_N", "alpha_D", "log_N_c", "log_D_c")
+
+    def theta(self):
+        return np.array([self.alpha_N, self.alpha_D, np.log(self.N_c), np.log(self.D_c)])
+
+    @classmethod
+    def from_theta(cls, theta):
+        aN, aD, lNc, lDc = (float(t) for t in theta)
+        return cls(alpha_N=aN, alpha_D=aD, N_c=float(np.exp(lNc)), D_c=float(np.exp(lDc)))
+
+    @classmethod
+    def log_predict(cls, theta, X):
+        aN, aD, lNc, lDc = (theta[:, i, None] for i in range(4))
+        lnN, lnD = np.log(X["n_params"])[None, :], np.log(X["n_tokens"])[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            u = np.stack([(aN / aD) * (lNc - lnN), lDc - lnD], axis=-1)
+            return aD * _logsumexp(u)
+
+    @classmethod
+    def default_grid(cls):
+        return _grid([0.05, 0.1, 0.3], [0.05, 0.1, 0.3], [20.0, 30.0, 40.0], [20.0, 30.0, 40.0])
+
+
+# --- saturating power law in compute ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Saturating(Law):
+    """L(C) = E + A·C^(−α): a power law in compute with an irreducible floor E; fitted as LSE(e, a − α log C)."""
+
+    E: float
+    A: float
+    alpha: float
+    name: ClassVar[str] = "saturating"
+    formula: ClassVar[str] = "L = E + A*C^(-alpha)"
+    inputs: ClassVar[tuple[str, ...]] = ("flops",)
+    theta_names: ClassVar[tuple[str, ...]] = ("a", "e", "alpha")
+
+    def theta(self):
+        return np.array([np.log(self.A), np.log(self.E), self.alpha])
+
+    @classmethod
+    def from_theta(cls, theta):
+        a, e, al = (float(t) for t in theta)
+        return cls(E=float(np.exp(e)), A=float(np.exp(a)), alpha=al)
+
+    @classmethod
+    def lse_design(cls, X):
+        lnC = np.log(X["flops"])
+        M = np.zeros((lnC.size, 2, 3))
+        M[:, 0, 0], M[:, 0, 2] = 1.0, -lnC
+        M[:, 1, 1] = 1.0
+        return M
+
+    @classmethod
+    def default_grid(cls):
+        return _grid(np.arange(0, 31, 5.0), [-1.0, -0.5, 0.0, 0.5, 1.0], [0.05, 0.1, 0.2, 0.5, 1.0])

@@ -1,0 +1,84 @@
+"""The Runs table: one row per training run — the contract between measuring and fitting.
+
+Canonical columns: ``n_params`` (N), ``n_tokens`` (D), ``flops`` (C), ``loss`` (nats/token); optional ``unique_tokens``,
+``epochs``, ``run_id``, ``seed``; any other column is kept as-is. Per-run loss curves (for Chinchilla approach 1)
+live beside it in ``curves`` with columns ``run_id``, ``n_tokens``, ``loss``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import InputError
+
+REQUIRED = ("n_params", "n_tokens", "flops", "loss")
+NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed")
+FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6·N·D (Kaplan et al. 2020, Sec. 2.1)
+
+
+@dataclass(frozen=True)
+class Runs:
+    frame: pd.DataFrame
+    source: str = "<table>"
+    notes: tuple[str, ...] = ()
+    curves: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_params(self) -> np.ndarray:
+        return self.frame["n_params"].to_numpy(float)
+
+    @property
+    def n_tokens(self) -> np.ndarray:
+        return self.frame["n_tokens"].to_numpy(float)
+
+    @property
+    def flops(self) -> np.ndarray:
+        return self.frame["flops"].to_numpy(float)
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.frame["loss"].to_numpy(float)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """1-based data-row numbers in the source (for messages that point back to the user's file)."""
+        return self.frame["row"].to_numpy(int)
+
+    def law_inputs(self) -> dict[str, np.ndarray]:
+        out = {k: self.frame[k].to_numpy(float) for k in ("n_params", "n_tokens", "flops")}
+        if "unique_tokens" in self.frame:
+            out["unique_tokens"] = self.frame["unique_tokens"].to_numpy(float)
+        return out
+
+    def subset(self, mask, note: str | None = None) -> "Runs":
+        """Rows selected by a boolean mask or integer positions; curves follow their runs."""
+        frame = self.frame.iloc[np.flatnonzero(mask)] if np.asarray(mask).dtype == bool else self.frame.iloc[mask]
+        curves = self.curves
+        if curves is not None and "run_id" in frame:
+            curves = curves[curves["run_id"].isin(frame["run_id"])]
+        notes = self.notes + ((note,) if note else ())
+        return replace(self, frame=frame.reset_index(drop=True), notes=notes, curves=curves)
+
+    def drop_highest_loss(self, k: int) -> "Runs":
+        """Drop the k highest-loss runs (Besiroglu et al. 2024 drop Chinchilla's 5 highest-loss points)."""
+        if k <= 0:
+            return self
+        keep = np.argsort(np.argsort(-self.loss, kind="stable"), kind="stable") >= k
+        return self.subset(keep, note=f"dropped the {k} highest-loss runs")
+
+    def to_csv(self, path: str | Path) -> None:
+        self.frame.drop(columns="row").to_csv(path, index=False)
+
+    def to_parquet(self, path: str | Path) -> None:
+        self.frame.drop(columns="row").to_parquet(path, index=False)
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>Runs</b> from {self.source}: {len(self)} runs</p>"
+        return head + self.frame.drop(columns="row").head(50).to_html(index=False, escape=True)
