@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from scalinglab.errors import InputError
@@ -36,21 +35,18 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; map InputError and usage errors to exit code 2 with a one-line message."""
+    """Entry point. Returns the exit code when called with ``argv`` (tests); exits the process otherwise.
+
+    Usage errors exit 2 (Typer's own handling); ``InputError`` prints one line on stderr and exits 2.
+    """
     try:
-        result = app(args=argv, standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
+        app(args=argv, prog_name="scalinglab")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
-    except click.exceptions.UsageError as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        code = 2
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        code = 130
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    if __name__ == "__main__" or argv is None:
+    if argv is None:
         sys.exit(code)
     return code
