@@ -1,0 +1,13 @@
+"""Ladders of training runs: designs (grid, isoFLOP, Chinchilla multiples), the SQLite run store, the local executor.
+
+The ladder sits between training and fitting: it imports ``scalinglab.train`` (configs, accounting, the trainer in
+worker processes) and exports a ``Runs`` table; it knows nothing about laws or plotting.
+"""
+
+from scalinglab.ladder.design import DESIGNS, RunSpec, ShapeContext, chinchilla, grid, isoflop, shape_for
+from scalinglab.ladder.executor import Summary, run_ladder
+from scalinglab.ladder.plan import LadderSettings, achieved_flops_per_s, estimate_wall_seconds, register
+from scalinglab.ladder.store import RunStore
+
+__all__ = ["DESIGNS", "RunSpec", "ShapeContext", "grid", "isoflop", "chinchilla", "shape_for", "RunStore",
+           "run_ladder", "Summary", "LadderSettings", "register", "achieved_flops_per_s", "estimate_wall_seconds"]

@@ -1,0 +1,201 @@
+"""Ladder designs: which (N, D) pairs to train, and the rule that turns a target N into a GPT shape.
+
+Three designs, each a list of ``RunSpec`` rows:
+
+- ``grid``: sizes × tokens-per-parameter ratios (D = r·N), the Kaplan-style sweep.
+- ``isoflop``: for each compute budget C, sizes log-spaced around the Chinchilla-optimal N (D ≈ 20·N, Hoffmann et
+  al. 2022 Table 3) spanning ``span``× either side, with D = C / (6·N) so every run in a group spends exactly C
+  (Hoffmann et al. 2022, approach 2).
+- ``chinchilla``: sizes × multiples of the Chinchilla ratio (D = m·20·N).
+
+Shape rule (``shape_for``): a GPT's loss depends on N far more than on its depth/width split — Kaplan et al. 2020
+(Sec. 3.1, Fig. 5) find the loss within a few percent across aspect ratios d_model/n_layer from ~10 to ~200 — so we
+choose, among shapes whose total parameter count is within ``tolerance`` of the target, the one whose aspect ratio is
+closest to ``ASPECT`` (a wide-and-shallow 48 here, because a CPU runs wide matmuls at a higher fraction of peak than
+many small layers); if none is within tolerance, the closest count wins. Widths are multiples of 16; heads are 32
+wide (16 for widths that are not multiples of 32). N is the total parameter count (embeddings included), the
+convention under which small-scale fits agree with Chinchilla (Pearce & Song 2024, arXiv:2406.12907).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from scalinglab.errors import InputError, require_positive
+
+ASPECT = 48.0
+WIDTH_STEP = 16
+MAX_LAYERS = 32
+MAX_WIDTH = 4096
+CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022, Table 3: D_opt ≈ 20·N_opt
+DESIGNS = ("grid", "isoflop", "chinchilla")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One planned run: its shape, token budget and the exact counts from ``scalinglab.train.accounting``."""
+
+    run_id: str
+    group: str
+    n_layer: int
+    n_head: int
+    d_model: int
+    n_tokens: int
+    n_params: int
+    n_params_non_embedding: int
+    flops_6n: float
+    flops_full: float
+    seed: int = 0
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.n_tokens / self.n_params
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"tokens_per_param": self.tokens_per_param}
+
+
+@dataclass(frozen=True)
+class ShapeContext:
+    """The parts of the model shape the ladder does not vary."""
+
+    seq_len: int = 256
+    vocab_size: int = 256
+    positions: str = "learned"
+
+    def model_config(self, n_layer: int, d_model: int):
+        from scalinglab.train.config import ModelConfig
+
+        head = 32 if d_model % 32 == 0 else 16
+        return ModelConfig(n_layer=n_layer, n_head=max(1, d_model // head), d_model=d_model, seq_len=self.seq_len,
+                           vocab_size=self.vocab_size, positions=self.positions)
+
+
+@lru_cache(maxsize=None)
+def _counts(ctx: ShapeContext, n_layer: int, d_model: int) -> tuple[int, int, float, float]:
+    from scalinglab.train.accounting import count_params, flops_per_token
+
+    cfg = ctx.model_config(n_layer, d_model)
+    total, non_emb = count_params(cfg)
+    six_n, full = flops_per_token(cfg)
+    return int(total), int(non_emb), float(six_n), float(full)
+
+
+def shape_for(target_n: float, ctx: ShapeContext = ShapeContext(), tolerance: float = 0.1) -> tuple[int, int]:
+    """(n_layer, d_model) for a target total parameter count, by the rule in the module docstring."""
+    target = require_positive("target model size", target_n)
+    best_in, best_any = None, None
+    for n_layer in range(1, MAX_LAYERS + 1):
+        for d_model in range(WIDTH_STEP, MAX_WIDTH + 1, WIDTH_STEP):
+            total = _counts(ctx, n_layer, d_model)[0]
+            miss = abs(math.log(total / target))
+            aspect_miss = abs(math.log(d_model / n_layer / ASPECT))
+            if miss <= tolerance and (best_in is None or aspect_miss < best_in[0]):
+                best_in = (aspect_miss, n_layer, d_model)
+            if best_any is None or miss < best_any[0]:
+                best_any = (miss, n_layer, d_model)
+            if total > target * 2:
+                break
+    if best_in is None and best_any[0] > 0.5:
+        raise InputError(f"no GPT shape within 2x of {target:.3g} parameters (smallest/largest reachable sizes "
+                         f"are {_counts(ctx, 1, WIDTH_STEP)[0]:,} / "
+                         f"{_counts(ctx, MAX_LAYERS, MAX_WIDTH)[0]:,})")
+    _, n_layer, d_model = best_in or best_any
+    return n_layer, d_model
+
+
+def make_spec(group: str, n_layer: int, d_model: int, n_tokens: float, ctx: ShapeContext, seed: int = 0) -> RunSpec:
+    total, non_emb, six_n, full = _counts(ctx, n_layer, d_model)
+    # Whole sequences only: the trainer consumes tokens in windows of seq_len.
+    d = max(ctx.seq_len, int(round(n_tokens / ctx.seq_len)) * ctx.seq_len)
+    cfg = ctx.model_config(n_layer, d_model)
+    run_id = f"{group}-L{n_layer}d{d_model}-D{_short(d)}" + (f"-s{seed}" if seed else "")
+    return RunSpec(run_id=run_id, group=group, n_layer=n_layer, n_head=cfg.n_head, d_model=d_model, n_tokens=d,
+                   n_params=total, n_params_non_embedding=non_emb, flops_6n=six_n * d, flops_full=full * d,
+                   seed=seed)
+
+
+def _short(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.0f}"
+
+
+def _group_name(prefix: str, value: float) -> str:
+    return f"{prefix}{value:.2g}".replace("+", "")
+
+
+def grid(sizes, tokens_per_param, ctx: ShapeContext = ShapeContext(), seed: int = 0) -> list[RunSpec]:
+    """Sizes × tokens-per-parameter ratios: D = r·N for every N and r."""
+    sizes, ratios = _positive_list("sizes", sizes), _positive_list("tokens per parameter", tokens_per_param)
+    out = []
+    for n in sizes:
+        n_layer, d_model = shape_for(n, ctx)
+        total = _counts(ctx, n_layer, d_model)[0]
+        for r in ratios:
+            out.append(make_spec(_group_name("tpp", r), n_layer, d_model, r * total, ctx, seed))
+    return _unique(out)
+
+
+def chinchilla(sizes, multiples=(0.5, 1.0, 2.0), ctx: ShapeContext = ShapeContext(), seed: int = 0) -> list[RunSpec]:
+    """Sizes × multiples of the Chinchilla ratio: D = m·20·N."""
+    mults = _positive_list("Chinchilla multiples", multiples)
+    return grid(sizes, [m * CHINCHILLA_TOKENS_PER_PARAM for m in mults], ctx, seed)
+
+
+def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(),
+            seed: int = 0) -> list[RunSpec]:
+    """For each FLOP budget C, ``points`` sizes log-spaced over [N*/span, N*·span] around N* = sqrt(C/(6·20))."""
+    budgets = _positive_list("FLOP budgets", budgets)
+    if int(points) != points or points < 1:
+        raise InputError(f"points per budget must be a whole number >= 1, got {points!r}")
+    if not span >= 1:
+        raise InputError(f"span must be >= 1, got {span!r}")
+    out = []
+    for c in budgets:
+        n_star = math.sqrt(c / (6.0 * CHINCHILLA_TOKENS_PER_PARAM))
+        targets = n_star * np.geomspace(1 / span, span, int(points)) if points > 1 else [n_star]
+        shapes = []
+        for n in targets:
+            shape = shape_for(float(n), ctx)
+            if shape not in shapes:
+                shapes.append(shape)
+        for n_layer, d_model in shapes:
+            total = _counts(ctx, n_layer, d_model)[0]
+            out.append(make_spec(_group_name("C", c), n_layer, d_model, c / (6.0 * total), ctx, seed))
+    return _unique(out)
+
+
+def _positive_list(name: str, values) -> list[float]:
+    if values is None:
+        raise InputError(f"{name}: give at least one value")
+    values = [values] if np.isscalar(values) else list(values)
+    if not values:
+        raise InputError(f"{name}: give at least one value")
+    return [require_positive(name, v) for v in values]
+
+
+def _unique(specs: list[RunSpec]) -> list[RunSpec]:
+    seen, out = set(), []
+    for s in specs:
+        if s.run_id not in seen:
+            seen.add(s.run_id)
+            out.append(s)
+    return out
+
+
+def parse_numbers(text: str, name: str) -> list[float]:
+    """'1e11,3e11,1e12' or '1e11:1e13:5' (log-spaced, inclusive) → list of floats; one-line error otherwise."""
+    text = (text or "").strip()
+    try:
+        if ":" in text:
+            lo, hi, k = text.split(":")
+            return [float(x) for x in np.geomspace(float(lo), float(hi), int(k))]
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{name}: cannot read {text!r}; use a comma list like 1e11,1e12 or lo:hi:count") from None

@@ -1,0 +1,257 @@
+"""The run store: one SQLite file per ladder directory holding every run's config, status, curve and metrics.
+
+Why SQLite: a ladder is interrupted (Ctrl-C, a killed worker, a power cut) and re-run many times; every change is a
+transaction in write-ahead-log mode with ``synchronous=FULL``, so a process killed at any instant leaves either the
+old or the new state on disk, never a torn one. Only the executor's parent process writes; workers report over a
+pipe, so killing a worker cannot touch the file at all.
+
+Run life cycle: ``pending`` → ``running`` → ``done`` | ``interrupted`` | ``failed``. A run left ``running`` by a
+process that died is ``interrupted`` on the next open by an executor (``recover``); interrupted runs resume from
+their checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scalinglab.errors import InputError
+
+STORE_NAME = "ladder.sqlite"
+STATUSES = ("pending", "running", "interrupted", "done", "failed")
+METRICS = ("n_params", "n_params_non_embedding", "n_tokens", "flops_6n", "flops_full", "final_loss", "final_bpb",
+           "tokens_per_s", "mfu", "wall_seconds")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    spec TEXT NOT NULL,             -- JSON: the design row (shape, planned N, D, FLOPs, group)
+    config TEXT NOT NULL,           -- JSON: the full training config, enough to reproduce the run
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'interrupted', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    n_params REAL, n_params_non_embedding REAL, n_tokens REAL, flops_6n REAL, flops_full REAL,
+    final_loss REAL, final_bpb REAL, tokens_per_s REAL, mfu REAL, wall_seconds REAL,
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    n_tokens REAL NOT NULL,
+    loss REAL NOT NULL,
+    bpb REAL,
+    PRIMARY KEY (run_id, n_tokens)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_id: str
+    position: int
+    spec: dict
+    config: dict
+    status: str
+    attempts: int
+    metrics: dict
+    error: str | None
+
+
+class RunStore:
+    """A ladder's SQLite store. Open with ``RunStore(ladder_dir)``; every write is one transaction."""
+
+    def __init__(self, ladder_dir: str | Path, *, create: bool = True):
+        self.dir = Path(ladder_dir)
+        self.path = self.dir / STORE_NAME
+        if not self.path.exists() and not create:
+            raise InputError(f"no ladder here (missing {STORE_NAME}); run `scalinglab ladder run` first",
+                             source=str(self.dir))
+        if self.dir.exists() and not self.dir.is_dir():
+            raise InputError("ladder path exists and is not a directory", source=str(self.dir))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._transaction() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"not a readable ladder store ({exc})", source=str(self.path)) from None
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # --- ladder contents ---------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def add_runs(self, runs: list[tuple[str, dict, dict]]) -> int:
+        """Register ``(run_id, spec, config)`` triples; returns how many were new.
+
+        Idempotent: a run already present with the same config is left as it is (finished runs stay finished);
+        one present with a *different* config is an error, because its results would no longer match its config.
+        """
+        added = 0
+        with self._transaction() as db:
+            start = db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM runs").fetchone()[0]
+            for run_id, spec, config in runs:
+                row = db.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                text = json.dumps(config, sort_keys=True)
+                if row is not None:
+                    if row[0] != text:
+                        raise InputError(f"run '{run_id}' already exists in this ladder with a different config; "
+                                         "use a new ladder directory", source=str(self.dir))
+                    continue
+                db.execute("INSERT INTO runs (run_id, position, spec, config, status, updated_at) "
+                           "VALUES (?, ?, ?, ?, 'pending', ?)",
+                           (run_id, start + added, json.dumps(spec, sort_keys=True), text, time.time()))
+                added += 1
+        return added
+
+    def recover(self) -> int:
+        """Mark runs left ``running`` by a dead process as ``interrupted``; call only while holding the ladder lock."""
+        with self._transaction() as db:
+            return db.execute("UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status = 'running'",
+                              (time.time(),)).rowcount
+
+    def runs(self, status: str | tuple[str, ...] | None = None) -> list[StoredRun]:
+        sql = "SELECT run_id, position, spec, config, status, attempts, error, " + ", ".join(METRICS) + " FROM runs"
+        args: tuple = ()
+        if status is not None:
+            wanted = (status,) if isinstance(status, str) else tuple(status)
+            sql += f" WHERE status IN ({', '.join('?' * len(wanted))})"
+            args = wanted
+        out = []
+        for row in self._db.execute(sql + " ORDER BY position", args).fetchall():
+            metrics = {k: v for k, v in zip(METRICS, row[7:]) if v is not None}
+            out.append(StoredRun(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4], row[5], metrics,
+                                 row[6]))
+        return out
+
+    def last_curve_tokens(self, run_id: str) -> float:
+        """Tokens at the run's latest recorded evaluation (0 if none): where a resumed run's progress starts."""
+        row = self._db.execute("SELECT MAX(n_tokens) FROM curves WHERE run_id = ?", (run_id,)).fetchone()
+        return float(row[0] or 0.0)
+
+    def counts(self) -> dict[str, int]:
+        got = dict(self._db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        return {s: int(got.get(s, 0)) for s in STATUSES}
+
+    # --- run life cycle ----------------------------------------------------------------------------------------
+    def mark_running(self, run_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ? "
+                       "WHERE run_id = ?", (time.time(), run_id))
+
+    def add_curve_point(self, run_id: str, n_tokens: float, loss: float, bpb: float | None = None) -> None:
+        # A resumed run re-evaluates points after its last checkpoint: replace, never duplicate.
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO curves (run_id, n_tokens, loss, bpb) VALUES (?, ?, ?, ?)",
+                       (run_id, float(n_tokens), float(loss), None if bpb is None else float(bpb)))
+
+    def finish(self, run_id: str, metrics: dict, curve: list[tuple[float, float]] | None = None) -> None:
+        """Record final metrics (and optionally the full curve) and mark the run ``done``, in one transaction."""
+        cols = [k for k in METRICS if metrics.get(k) is not None]
+        with self._transaction() as db:
+            for n_tokens, loss in curve or ():
+                db.execute("INSERT OR IGNORE INTO curves (run_id, n_tokens, loss) VALUES (?, ?, ?)",
+                           (run_id, float(n_tokens), float(loss)))
+            sets = "".join(f", {k} = ?" for k in cols)
+            db.execute(f"UPDATE runs SET status = 'done', error = NULL, updated_at = ?{sets} WHERE run_id = ?",
+                       (time.time(), *(float(metrics[k]) for k in cols), run_id))
+
+    def mark_stopped(self, run_id: str, status: str, error: str | None = None) -> None:
+        if status not in ("interrupted", "failed", "pending"):
+            raise ValueError(f"bad stop status {status!r}")
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
+                       (status, None if error is None else " ".join(str(error).split())[:500], time.time(), run_id))
+
+    def retry_failed(self) -> int:
+        with self._transaction() as db:
+            return db.execute("UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status = 'failed'",
+                              (time.time(),)).rowcount
+
+    # --- export ------------------------------------------------------------------------------------------------
+    def curves_frame(self) -> pd.DataFrame:
+        rows = self._db.execute("SELECT c.run_id, c.n_tokens, c.loss, c.bpb FROM curves c JOIN runs r "
+                                "USING (run_id) WHERE r.status = 'done' ORDER BY r.position, c.n_tokens").fetchall()
+        return pd.DataFrame(rows, columns=["run_id", "n_tokens", "loss", "bpb"])
+
+    def runs_frame(self) -> pd.DataFrame:
+        """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count)."""
+        records = []
+        for r in self.runs("done"):
+            m, s = r.metrics, r.spec
+            n, d = m.get("n_params", s.get("n_params")), m.get("n_tokens", s.get("n_tokens"))
+            records.append({
+                "run_id": r.run_id, "n_params": n, "n_tokens": d,
+                "flops": 6.0 * n * d,  # C = 6·N·D, the convention the laws use; full FLOPs kept beside it
+                "loss": m.get("final_loss"), "seed": s.get("seed", 0),
+                "n_params_non_embedding": m.get("n_params_non_embedding"), "flops_full": m.get("flops_full"),
+                "bpb": m.get("final_bpb"), "tokens_per_s": m.get("tokens_per_s"), "mfu": m.get("mfu"),
+                "wall_seconds": m.get("wall_seconds"), "n_layer": s.get("n_layer"), "n_head": s.get("n_head"),
+                "d_model": s.get("d_model"), "group": s.get("group", ""),
+            })
+        return pd.DataFrame.from_records(records)
+
+    def to_runs(self):
+        """The finished runs as a validated ``Runs`` table with their loss curves (for Chinchilla approach 1)."""
+        from scalinglab.runs import runs_from_frame
+
+        frame = self.runs_frame()
+        if frame.empty:
+            raise InputError("no finished runs in this ladder yet", source=str(self.dir))
+        return runs_from_frame(frame, source=str(self.path), curves=self.curves_frame()[["run_id", "n_tokens", "loss"]])
+
+    def export(self, out_dir: str | Path, fmt: str = "csv") -> tuple[Path, Path]:
+        """Write ``runs.<fmt>`` and ``curves.<fmt>`` (csv or parquet) that ``scalinglab fit`` reads directly."""
+        if fmt not in ("csv", "parquet"):
+            raise InputError(f"unknown export format '{fmt}' (expected csv or parquet)")
+        runs = self.to_runs()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        runs_path, curves_path = out / f"runs.{fmt}", out / f"curves.{fmt}"
+        curves = self.curves_frame()
+        if fmt == "csv":
+            runs.to_csv(runs_path)
+            curves.to_csv(curves_path, index=False)
+        else:
+            runs.to_parquet(runs_path)
+            curves.to_parquet(curves_path, index=False)
+        return runs_path, curves_path
