@@ -1,0 +1,114 @@
+"""Compute-optimal allocation: the (N, D) that minimises a law's loss for a FLOP budget C = 6·N·D.
+
+Three routes: the lead's generic numeric optimiser ``scalinglab.laws.optimal.compute_optimal`` when the package has
+it; Hoffmann et al.'s closed form (arXiv:2203.15556, Eq. 4) for the Chinchilla law; and a power-law frontier
+N_opt = k·C^a fixed by published exponents and one anchor point (e.g. Chinchilla Approach 1, Table 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from scalinglab.errors import InputError, require_positive
+from scalinglab.laws import FLOPS_PER_PARAM_TOKEN, Chinchilla, Law
+
+
+@dataclass(frozen=True)
+class Allocation:
+    flops: float
+    n_params: float
+    n_tokens: float
+    loss: float | None
+    method: str
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.n_tokens / self.n_params
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "tokens_per_param": self.tokens_per_param}
+
+
+def _law_loss(law: Law, n_params: float, n_tokens: float, **extra) -> float:
+    return float(law.predict(n_params=n_params, n_tokens=n_tokens, **extra))
+
+
+def minimise_over_n_params(loss_of_log_n, centre_log_n: float, half_width: float = 12.0,
+                           n_grid: int = 481) -> float:
+    """argmin over log N of a 1-D objective that may have kinks: a log-spaced scan, then Brent inside the best
+    bracket. Returns log N; an optimum on the edge of the scan is reported as an error, not returned."""
+    grid = np.linspace(centre_log_n - half_width, centre_log_n + half_width, n_grid)
+    values = np.array([loss_of_log_n(x) for x in grid])
+    if not np.any(np.isfinite(values)):
+        raise InputError("no finite objective anywhere in the scanned range of model sizes")
+    i = int(np.nanargmin(np.where(np.isfinite(values), values, np.inf)))
+    if i in (0, n_grid - 1):
+        raise InputError(f"the optimum lies at the edge of the scanned sizes (N ≈ {np.exp(grid[i]):.3g}); "
+                         "the law has no interior optimum here")
+    res = minimize_scalar(loss_of_log_n, bounds=(grid[i - 1], grid[i + 1]), method="bounded",
+                          options={"xatol": 1e-9})
+    return float(res.x) if res.fun <= values[i] else float(grid[i])
+
+
+def compute_optimal(law: Law, flops: float, **extra_inputs) -> Allocation:
+    """The compute-optimal (N, D) for ``flops`` under ``law`` (extra law inputs such as ``unique_tokens`` pass on)."""
+    c = require_positive("flops", flops)
+    try:
+        from scalinglab.laws.optimal import compute_optimal as generic
+    except ImportError:
+        generic = None
+    if generic is not None:
+        res = generic(law, c, **extra_inputs)
+        get = (lambda k: res[k]) if isinstance(res, dict) else (lambda k: getattr(res, k))
+        return Allocation(flops=c, n_params=float(get("n_params")), n_tokens=float(get("n_tokens")),
+                          loss=float(get("loss")), method="scalinglab.laws.optimal")
+    if isinstance(law, Chinchilla) and not extra_inputs:
+        n = float(law.optimal_n_params(c))
+        d = c / (FLOPS_PER_PARAM_TOKEN * n)
+        return Allocation(flops=c, n_params=n, n_tokens=d, loss=_law_loss(law, n, d),
+                          method="closed form (Hoffmann et al. 2022, Eq. 4)")
+    if "n_params" not in law.inputs or "n_tokens" not in law.inputs:
+        raise InputError(f"law '{law.name}' does not depend on both N and D; it cannot split a FLOP budget")
+
+    def loss(log_n):
+        n = float(np.exp(log_n))
+        return _law_loss(law, n, c / (FLOPS_PER_PARAM_TOKEN * n), **extra_inputs)
+
+    log_n = minimise_over_n_params(loss, 0.5 * np.log(c / FLOPS_PER_PARAM_TOKEN))
+    n = float(np.exp(log_n))
+    d = c / (FLOPS_PER_PARAM_TOKEN * n)
+    return Allocation(flops=c, n_params=n, n_tokens=d, loss=loss(log_n), method="numeric minimum over N")
+
+
+@dataclass(frozen=True)
+class PowerLawFrontier:
+    """N_opt = n_coefficient · C^a and D_opt = C / (6·N_opt): the allocation rule implied by a published exponent.
+
+    Hoffmann et al. 2022 report a and b per approach (Table 2); Table 3 lists the allocations they imply.
+    """
+
+    a: float
+    n_coefficient: float
+
+    def __post_init__(self):
+        if not 0.0 < self.a < 1.0:
+            raise InputError(f"frontier exponent a must lie in (0, 1), got {self.a}")
+        require_positive("n_coefficient", self.n_coefficient)
+
+    @classmethod
+    def through(cls, a: float, flops: float, n_params: float) -> "PowerLawFrontier":
+        """The frontier with exponent ``a`` passing through one published (C, N) point."""
+        return cls(a=a, n_coefficient=require_positive("n_params", n_params) / require_positive("flops", flops) ** a)
+
+    def allocate(self, flops: float) -> Allocation:
+        c = require_positive("flops", flops)
+        n = self.n_coefficient * c ** self.a
+        return Allocation(flops=c, n_params=n, n_tokens=c / (FLOPS_PER_PARAM_TOKEN * n), loss=None,
+                          method=f"power-law frontier N ∝ C^{self.a:g}")
+
+    def flops_for(self, n_params: float) -> float:
+        """Inverse: the compute budget for which ``n_params`` is optimal."""
+        return (require_positive("n_params", n_params) / self.n_coefficient) ** (1.0 / self.a)
