@@ -1,7 +1,228 @@
-"""CLI commands for `scalinglab ladder` (being built; see the issue tracker)."""
+"""CLI: ``scalinglab ladder plan|run|status|export`` and the top-level ``scalinglab demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from scalinglab.errors import InputError
+
+ladder_app = typer.Typer(
+    help="Design, train and export ladders of GPT runs.\n\n"
+         "Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 --points 5",
+    no_args_is_help=True,
+)
+
+_DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-param), isoflop (budgets × sizes) or "
+                                                   "chinchilla (sizes × multiples of 20 tokens/param)")
+_PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, medium, large")
+_SIZES = typer.Option(None, "--sizes", help="model sizes N (total params): '5e4,1e5,2e5' or log-spaced 'lo:hi:count'")
+_TPP = typer.Option("10,20,40", "--tokens-per-param", help="grid design: D/N ratios")
+_BUDGETS = typer.Option(None, "--budgets", help="isoflop design: FLOP budgets, e.g. '1e11:1e12:3'")
+_POINTS = typer.Option(5, "--points", help="isoflop design: sizes per budget")
+_SPAN = typer.Option(4.0, "--span", help="isoflop design: sizes span N*/span … N*·span around N* = sqrt(C/120)")
+_MULTIPLES = typer.Option("0.5,1,2", "--multiples", help="chinchilla design: multiples of 20 tokens/param")
+_CORPUS = typer.Option("default", "--corpus", help="'default' or a path to text/JSONL/Parquet/HF dataset")
+_TOKENIZER = typer.Option("byte", "--tokenizer", help="byte, gpt2 or bpe")
+_SEQ = typer.Option(256, "--seq-len", help="context length")
+_SEED = typer.Option(0, "--seed", help="seed for data order and initialisation")
+_JOBS = typer.Option(2, "--jobs", help="runs trained at once (one per core is fastest for small models)")
+_THREADS = typer.Option(1, "--threads", help="torch threads per run")
+_JSON = typer.Option(False, "--json", help="machine-readable output")
+
+
+def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, seed):
+    from scalinglab.ladder import LadderSettings, chinchilla, grid, isoflop
+    from scalinglab.ladder.design import parse_numbers
+
+    if preset is not None:
+        from scalinglab.demo.presets import get_preset
+
+        p = get_preset(preset)
+        return p.specs(), p.settings
+    settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, seed=seed)
+    ctx = settings.shape_context()
+    if design == "isoflop":
+        if not budgets:
+            raise InputError("the isoflop design needs --budgets, e.g. --budgets 1e11:1e12:3")
+        return isoflop(parse_numbers(budgets, "--budgets"), points=points, span=span, ctx=ctx, seed=seed), settings
+    if design in ("grid", "chinchilla"):
+        if not sizes:
+            raise InputError(f"the {design} design needs --sizes, e.g. --sizes 5e4,1e5,2e5")
+        n = parse_numbers(sizes, "--sizes")
+        if design == "grid":
+            return grid(n, parse_numbers(tpp, "--tokens-per-param"), ctx, seed), settings
+        return chinchilla(n, parse_numbers(multiples, "--multiples"), ctx, seed), settings
+    raise InputError(f"unknown design '{design}'; choose one of: grid, isoflop, chinchilla")
+
+
+def _plan_table(specs, seconds, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("run", "L", "d", "heads", "N total", "N non-emb", "D tokens", "D/N", "6ND FLOPs", "full FLOPs",
+                "est. time"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for s, t in zip(specs, seconds):
+        table.add_row(s.run_id, str(s.n_layer), str(s.d_model), str(s.n_head), f"{s.n_params:,}",
+                      f"{s.n_params_non_embedding:,}", f"{s.n_tokens:,}", f"{s.tokens_per_param:.1f}",
+                      f"{6.0 * s.n_params * s.n_tokens:.3g}", f"{s.flops_full:.3g}", _duration(t))
+    return table
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_json: bool = False) -> float:
+    """Print the runs, their FLOPs and the estimated wall time; returns the estimated makespan in seconds."""
+    from scalinglab.ladder import achieved_flops_per_s, estimate_wall_seconds
+
+    rate, source = achieved_flops_per_s(threads, store)
+    seconds, makespan = estimate_wall_seconds(specs, rate, jobs)
+    total_full = sum(s.flops_full for s in specs)
+    if as_json:
+        print(json.dumps({"runs": [s.to_dict() | {"est_seconds": t} for s, t in zip(specs, seconds)],
+                          "total_flops_full": total_full, "est_wall_seconds": makespan, "jobs": jobs,
+                          "threads": threads, "rate_flops_per_s": rate, "rate_source": source}, indent=2))
+        return makespan
+    compute = [6.0 * s.n_params * s.n_tokens for s in specs]
+    console.print(_plan_table(specs, seconds, f"{len(specs)} runs"))
+    console.print(f"compute 6ND: {min(compute):.3g} … {max(compute):.3g} FLOPs "
+                  f"({_decades(compute):.1f} decades); full FLOPs in total {total_full:.3g}")
+    console.print(f"estimated wall time: {_duration(makespan)} with {jobs} job(s) × {threads} thread(s) "
+                  f"at {rate / 1e9:.1f} GFLOP/s per job ({source})")
+    return makespan
+
+
+def _decades(values) -> float:
+    import math
+
+    return math.log10(max(values) / min(values)) if values else 0.0
+
+
+@ladder_app.command("plan")
+def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, tokens_per_param: str = _TPP,
+             budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
+             corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, seed: int = _SEED,
+             jobs: int = _JOBS, threads: int = _THREADS, as_json: bool = _JSON):
+    """Show a ladder's runs, FLOPs and estimated wall time without running anything.
+
+    Example: scalinglab ladder plan --design grid --sizes 5e4:4e5:4 --tokens-per-param 10,20,40
+    """
+    specs, _ = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
+                       tokenizer, seq_len, seed)
+    show_plan(specs, jobs, threads, Console(), as_json=as_json)
+
+
+@ladder_app.command("run")
+def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the ladder (created if new)"),
+            design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, tokens_per_param: str = _TPP,
+            budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
+            corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, seed: int = _SEED,
+            jobs: int = _JOBS, threads: int = _THREADS,
+            trainer: str = typer.Option("torch", "--trainer", help="torch (real training) or synthetic (a known "
+                                                                   "law, for trying the pipeline in seconds)"),
+            retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
+            quiet: bool = typer.Option(False, "--quiet", help="no live progress bars")):
+    """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
+
+    Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
+    design options to resume.
+    """
+    from scalinglab.ladder import RunStore, register, run_ladder
+    from scalinglab.ladder.design import RunSpec
+
+    console = Console()
+    store = RunStore(ladder_dir)
+    has_design = preset is not None or sizes is not None or budgets is not None
+    if has_design:
+        specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
+                                  corpus, tokenizer, seq_len, seed)
+        new = register(store, specs, settings)
+        console.print(f"{new} new run(s) added to {ladder_dir}")
+    elif not store.runs():
+        raise InputError("empty ladder: give a design (--budgets, --sizes or --preset)", source=str(ladder_dir))
+    todo = [RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"})
+            for r in store.runs(("pending", "interrupted", "running") + (("failed",) if retry_failed else ()))]
+    if not todo:
+        console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
+        return
+    show_plan(todo, jobs, threads, console, store)
+    summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
+                         show_progress=not quiet, console=console)
+    console.print(f"{len(summary.done)} finished, {len(summary.interrupted)} interrupted, {len(summary.failed)} "
+                  f"failed in {_duration(summary.wall_seconds)}")
+    if summary.stopped:
+        console.print("stopped; run the same command again to resume")
+        raise typer.Exit(130)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@ladder_app.command("status")
+def status_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"), as_json: bool = _JSON):
+    """Show each run's status, loss and throughput."""
+    from scalinglab.ladder import RunStore
+
+    store = RunStore(ladder_dir, create=False)
+    runs = store.runs()
+    if as_json:
+        print(json.dumps({"counts": store.counts(), "runs": [
+            {"run_id": r.run_id, "status": r.status, "attempts": r.attempts, "error": r.error, **r.metrics}
+            for r in runs]}, indent=2))
+        return
+    table = Table(title=f"{ladder_dir}: " + ", ".join(f"{v} {k}" for k, v in store.counts().items() if v))
+    for col in ("run", "status", "N", "D", "loss", "tok/s", "MFU", "time", "note"):
+        table.add_column(col, justify="left" if col in ("run", "status", "note") else "right")
+    for r in runs:
+        m = r.metrics
+        table.add_row(r.run_id, r.status, f"{r.spec['n_params']:,}", f"{r.spec['n_tokens']:,}",
+                      f"{m['final_loss']:.4f}" if "final_loss" in m else "",
+                      f"{m['tokens_per_s']:,.0f}" if "tokens_per_s" in m else "",
+                      f"{m['mfu']:.1%}" if "mfu" in m else "",
+                      _duration(m["wall_seconds"]) if "wall_seconds" in m else "", r.error or "")
+    Console().print(table)
+
+
+@ladder_app.command("export")
+def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
+               out: Path = typer.Option(None, "--out", help="output folder (default: the ladder directory)"),
+               fmt: str = typer.Option("csv", "--format", help="csv or parquet")):
+    """Write the finished runs as a Runs table (runs.csv) plus their loss curves (curves.csv) for `scalinglab fit`."""
+    from scalinglab.ladder import RunStore
+
+    store = RunStore(ladder_dir, create=False)
+    runs_path, curves_path = store.export(out or ladder_dir, fmt)
+    print(f"wrote {runs_path} and {curves_path}")
+
+
+def demo_cmd(preset: str = typer.Option("small", "--preset", help="tiny (≈2 min), small (default, ≈8 min), "
+                                                                  "medium (≈40 min), large (≈3 h) on 2 cores"),
+             out: Path = typer.Option(None, "--out", help="results folder (default: results/demo-<preset>)"),
+             jobs: int = _JOBS, threads: int = _THREADS,
+             trainer: str = typer.Option("torch", "--trainer", help="torch, or synthetic for a seconds-long dry run"),
+             quiet: bool = typer.Option(False, "--quiet", help="no live progress bars")):
+    """Train a small ladder on the default corpus, fit scaling laws, backtest them, and write a results folder.
+
+    Example: scalinglab demo --preset tiny
+    """
+    from scalinglab.demo.pipeline import run_demo
+
+    code = run_demo(preset, out or Path("results") / f"demo-{preset}", jobs=jobs, threads=threads,
+                    trainer=trainer, show_progress=not quiet)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.add_typer(ladder_app, name="ladder")
+    app.command("demo")(demo_cmd)

@@ -1,0 +1,100 @@
+"""The run store: idempotent registration, export to the Runs table, and no corruption when a writer is killed."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from scalinglab.errors import InputError
+from scalinglab.ladder import LadderSettings, RunStore, isoflop, register
+from scalinglab.runs import load_runs
+
+SETTINGS = LadderSettings(seq_len=64, positions="rotary", evals_per_run=2, eval_tokens=1024)
+
+
+def _specs():
+    return isoflop([1e10, 3e10], points=2, span=1.5, ctx=SETTINGS.shape_context())
+
+
+def _finish(store, run, loss):
+    s = run.spec
+    store.mark_running(run.run_id)
+    store.add_curve_point(run.run_id, s["n_tokens"] / 2, loss + 0.5)
+    store.finish(run.run_id, {"n_params": s["n_params"], "n_tokens": s["n_tokens"], "final_loss": loss,
+                              "flops_full": s["flops_full"], "wall_seconds": 1.0},
+                 [(s["n_tokens"], loss)])
+
+
+def test_registration_is_idempotent_and_refuses_a_changed_config(tmp_path):
+    specs = _specs()
+    with RunStore(tmp_path) as store:
+        assert register(store, specs, SETTINGS) == len(specs)
+        _finish(store, store.runs()[0], 3.0)
+        assert register(store, specs, SETTINGS) == 0          # same design again: nothing new
+        assert store.counts()["done"] == 1                    # and the finished run stays finished
+        with pytest.raises(InputError, match="different settings"):
+            register(store, specs, LadderSettings(seq_len=128, positions="rotary"))
+
+
+def test_export_reads_back_as_a_runs_table_with_curves(tmp_path):
+    with RunStore(tmp_path) as store:
+        register(store, _specs(), SETTINGS)
+        for i, run in enumerate(store.runs()):
+            _finish(store, run, 3.0 - 0.1 * i)
+        runs_path, curves_path = store.export(tmp_path / "out")
+    runs = load_runs(runs_path, curves=curves_path)
+    assert len(runs) == len(_specs())
+    assert runs.curves.groupby("run_id").size().eq(2).all()
+    # flops column is C = 6·N·D with N the total parameter count
+    assert (runs.flops == pytest.approx(6 * runs.n_params * runs.n_tokens))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from scalinglab.ladder import RunStore
+    store = RunStore(sys.argv[1])
+    runs = store.runs()
+    i = 0
+    print("ready", flush=True)
+    while True:                                  # hammer the store until killed
+        run = runs[i % len(runs)]
+        if run.status != "done":
+            store.add_curve_point(run.run_id, 1000 + i, 5.0)
+            store.mark_stopped(run.run_id, "interrupted", "x" * 400)
+        i += 1
+""")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.4])
+def test_store_survives_a_writer_killed_mid_write(tmp_path, delay):
+    with RunStore(tmp_path) as store:
+        register(store, _specs(), SETTINGS)
+        finished = store.runs()[:2]
+        for run in finished:
+            _finish(store, run, 2.5)
+        before = {r.run_id: (r.metrics, r.status) for r in store.runs("done")}
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with RunStore(tmp_path) as store:
+        assert store.integrity_ok()
+        after = {r.run_id: (r.metrics, r.status) for r in store.runs("done")}
+        assert after == before
+        assert len(store.curves_frame()) == 2 * len(before)   # curves of finished runs untouched
+        assert store.counts()["interrupted"] + store.counts()["pending"] == len(_specs()) - 2
+
+
+def test_status_of_a_directory_without_a_ladder_is_a_one_line_error(tmp_path):
+    with pytest.raises(InputError, match="no ladder here"):
+        RunStore(tmp_path / "nothing", create=False)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "ladder.sqlite").write_text("not a database " * 100)
+    with pytest.raises(InputError, match="not a readable ladder store"):
+        RunStore(tmp_path / "bad")
