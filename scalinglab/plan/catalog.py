@@ -78,8 +78,12 @@ def _entry(name: str, raw: object, source: str) -> Accelerator:
 
 
 def load_catalog(extra_path: str | Path | None = None) -> dict[str, Accelerator]:
-    """The built-in catalog, updated by the entries of ``extra_path`` (a user's YAML file) when given."""
+    """The built-in catalog, updated by the entries of ``extra_path`` (a user's YAML file) when given.
+
+    A user entry with a new name adds a device; one with a built-in name overrides only the fields it lists
+    (e.g. just ``price_per_hour_usd``)."""
     catalog: dict[str, Accelerator] = {}
+    raw_fields: dict[str, dict] = {}
     paths = [BUILTIN_CATALOG] + ([Path(extra_path)] if extra_path is not None else [])
     for path in paths:
         if not path.is_file():
@@ -91,7 +95,11 @@ def load_catalog(extra_path: str | Path | None = None) -> dict[str, Accelerator]
         if not isinstance(raw, dict) or not raw:
             raise InputError("expected a mapping of accelerator name → fields", source=str(path))
         for name, fields in raw.items():
-            acc = _entry(str(name), fields, str(path))
+            key = str(name).lower()
+            if isinstance(fields, dict) and key in raw_fields:
+                fields = {**raw_fields[key], **fields}
+            acc = _entry(key, fields, str(path))
+            raw_fields[key] = fields
             catalog[acc.name] = acc
     return catalog
 
