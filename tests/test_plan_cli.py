@@ -22,7 +22,7 @@ def test_data_constrained_from_the_command_line(capsys):
 
 def test_gtc_cluster_from_the_command_line(capsys):
     # NVIDIA GTC 2024: 1.8T-parameter GPT-MoE, 8,000 H100, 90 days, ≈15 MW.
-    out = _run_json(capsys, "--accelerator", "h100", "--count", "8000", "--days", "90", "--params", "1.8e12")
+    out = _run_json(capsys, "--accelerator", "h100", "--count", "8e3", "--days", "90", "--params", "1.8e12")
     assert out["cluster"]["facility_mw"] == pytest.approx(15.0, rel=0.15)
     assert out["cluster"]["n_tokens"] > 1e12
 
@@ -62,6 +62,8 @@ def test_readable_tables_by_default(capsys):
     (["--flops", "0"], "flops"),
     (["--flops", "-1e22"], "flops"),
     (["--accelerator", "h100", "--count", "0", "--days", "9"], "count"),
+    (["--accelerator", "h100", "--count", "8.5", "--days", "9"], "whole number"),
+    (["--accelerator", "h100", "--count", "8", "--days", "-9"], "days"),
     (["--accelerator", "h1000", "--count", "8", "--days", "9"], "did you mean"),
     (["--accelerator", "mi300", "--count", "8", "--days", "9"], "mi300x"),
     (["--target-loss", "2.0", "--flops", "1e24"], "contradictory"),

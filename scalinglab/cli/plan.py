@@ -112,7 +112,7 @@ def plan_cmd(
     top_k: int = typer.Option(1, "--top-k", help="MoE: experts each token uses"),
     accelerator: str = typer.Option(None, "--accelerator", help="catalog name, e.g. h100, b200, mi300x, tpu-v5p"),
     catalog: str = typer.Option(None, "--catalog", help="YAML file adding/overriding accelerators"),
-    count: int = typer.Option(None, "--count", help="number of accelerators"),
+    count: float = typer.Option(None, "--count", help="number of accelerators (8000 or 8e3)"),
     days: float = typer.Option(None, "--days", help="wall-clock days"),
     budget: float = typer.Option(None, "--budget", help="budget in US dollars"),
     mfu: float = typer.Option(_DEFAULTS.mfu, "--mfu", help="model FLOPs utilisation (Llama 3: 0.38-0.43 on H100)"),

@@ -1,8 +1,9 @@
 """Compute-optimal allocation: the (N, D) that minimises a law's loss for a FLOP budget C = 6·N·D.
 
-Three routes: the lead's generic numeric optimiser ``scalinglab.laws.optimal.compute_optimal`` when the package has
-it; Hoffmann et al.'s closed form (arXiv:2203.15556, Eq. 4) for the Chinchilla law; and a power-law frontier
-N_opt = k·C^a fixed by published exponents and one anchor point (e.g. Chinchilla Approach 1, Table 3).
+Routes: Hoffmann et al.'s closed form (arXiv:2203.15556, Eq. 4) for the Chinchilla law; for any other law the
+package's generic optimiser ``scalinglab.laws.optimal.compute_optimal`` when present, else a scan-and-refine over N
+here; and a power-law frontier N_opt = k·C^a fixed by a published exponent and one anchor point (e.g. Chinchilla
+Approach 1, Table 3).
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ def minimise_over_n_params(loss_of_log_n, centre_log_n: float, half_width: float
 def compute_optimal(law: Law, flops: float, **extra_inputs) -> Allocation:
     """The compute-optimal (N, D) for ``flops`` under ``law`` (extra law inputs such as ``unique_tokens`` pass on)."""
     c = require_positive("flops", flops)
+    if isinstance(law, Chinchilla) and not extra_inputs:  # exact: no optimiser needed
+        n = float(law.optimal_n_params(c))
+        d = c / (FLOPS_PER_PARAM_TOKEN * n)
+        return Allocation(flops=c, n_params=n, n_tokens=d, loss=_law_loss(law, n, d),
+                          method="closed form (Hoffmann et al. 2022, Eq. 4)")
+    if "n_params" not in law.inputs or "n_tokens" not in law.inputs:
+        raise InputError(f"law '{law.name}' does not depend on both N and D; it cannot split a FLOP budget")
     try:
         from scalinglab.laws.optimal import compute_optimal as generic
     except ImportError:
@@ -64,14 +72,7 @@ def compute_optimal(law: Law, flops: float, **extra_inputs) -> Allocation:
         res = generic(law, c, **extra_inputs)
         get = (lambda k: res[k]) if isinstance(res, dict) else (lambda k: getattr(res, k))
         return Allocation(flops=c, n_params=float(get("n_params")), n_tokens=float(get("n_tokens")),
-                          loss=float(get("loss")), method="scalinglab.laws.optimal")
-    if isinstance(law, Chinchilla) and not extra_inputs:
-        n = float(law.optimal_n_params(c))
-        d = c / (FLOPS_PER_PARAM_TOKEN * n)
-        return Allocation(flops=c, n_params=n, n_tokens=d, loss=_law_loss(law, n, d),
-                          method="closed form (Hoffmann et al. 2022, Eq. 4)")
-    if "n_params" not in law.inputs or "n_tokens" not in law.inputs:
-        raise InputError(f"law '{law.name}' does not depend on both N and D; it cannot split a FLOP budget")
+                          loss=float(get("loss")), method="numeric (scalinglab.laws.optimal)")
 
     def loss(log_n):
         n = float(np.exp(log_n))

@@ -85,9 +85,14 @@ class Plan:
         return out
 
 
+_FLAGS = {"flops": "--flops", "n_params": "--params", "n_tokens": "--tokens", "unique_tokens": "--unique-tokens",
+          "n_layers": "--layers", "d_model": "--d-model", "n_heads": "--heads", "seq_len": "--seq-len",
+          "n_params_active": "--active-params"}
+
+
 def _check_contradictions(req: PlanRequest) -> None:
     def given(*names):
-        return [f"--{n.replace('n_', '', 1).replace('_', '-')}" for n in names if getattr(req, n) is not None]
+        return [_FLAGS[n] for n in names if getattr(req, n) is not None]
 
     if req.target_loss is not None and given("flops", "n_params", "n_tokens", "unique_tokens"):
         raise InputError(f"contradictory: --target-loss chooses the model size and tokens itself; drop "
@@ -100,8 +105,7 @@ def _check_contradictions(req: PlanRequest) -> None:
         raise InputError("--tokens needs --params (or use --flops for a compute budget)")
     if req.unique_tokens is not None and req.n_params is not None:
         raise InputError("contradictory: --unique-tokens chooses the model size itself; drop --params")
-    shape = [f"--{k.replace('n_', '').replace('_', '-')}" for k in ("n_layers", "d_model", "n_heads", "seq_len",
-                                                                     "n_params_active") if getattr(req, k) is not None]
+    shape = given("n_layers", "d_model", "n_heads", "seq_len", "n_params_active")
     if shape and req.n_params is None:
         raise InputError(f"{', '.join(shape)} describe a model: also give --params")
 
@@ -128,6 +132,7 @@ def make_plan(req: PlanRequest) -> Plan:
         ia = inference_aware(law, req.target_loss, req.inference_tokens or 0.0)
         sections["inference_aware"] = ia
         workload = ia.training_flops
+        model = ModelSpec(n_params=ia.n_params)  # so that a cluster plan states its training tokens
     elif model is not None and req.n_tokens is not None:
         sections["training"] = training_flops(model, req.n_tokens)
         workload = sections["training"].flops
