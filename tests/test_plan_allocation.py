@@ -142,3 +142,16 @@ def test_ample_unique_data_gives_the_unconstrained_optimum():
     base = Chinchilla(E=law.E, A=law.A, B=law.B, alpha=law.alpha, beta=law.beta)
     assert plan.epochs < 1
     assert plan.n_params == pytest.approx(float(base.optimal_n_params(1e22)), rel=1e-3)
+
+
+def test_inference_aware_for_a_law_without_closed_form():
+    # Any law with N and D inputs works: the optimum sits on the target-loss curve and beats its neighbours there.
+    from scalinglab.plan.inference_aware import training_tokens_for_loss
+
+    law = KaplanJoint(alpha_N=0.076, alpha_D=0.103, N_c=6.4e13, D_c=1.8e13)  # Kaplan et al. 2020, Table 2
+    plan = inference_aware(law, target_loss=2.3, inference_tokens=1e12)
+    assert float(law.predict(n_params=plan.n_params, n_tokens=plan.n_tokens)) == pytest.approx(2.3, rel=1e-9)
+    for factor in (0.8, 1.25):
+        n = plan.n_params * factor
+        d = training_tokens_for_loss(law, n, 2.3)
+        assert 6 * n * d + 2 * n * 1e12 > plan.total_flops
