@@ -1,0 +1,191 @@
+"""Fit a law to a Runs table: robust objective, multi-start grid, one batched solve, a result that says how it went."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from scalinglab.errors import InputError
+from scalinglab.laws.forms import Law
+from scalinglab.laws.objective import Objective
+from scalinglab.laws.solver import minimize_batched
+from scalinglab.runs import Runs, load_runs
+
+SMOOTH_DELTA = 0.1        # continuation: starts first descend a smoother Huber (δ = 0.1), then the requested δ
+NEAR_OPTIMUM_RTOL = 0.03  # local optima within 3 % of the best objective count as "near-optimal" (see FitResult)
+
+
+@dataclass(frozen=True)
+class Optimum:
+    law: Law
+    objective: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Outcome of a fit. ``near_optima`` are distinct local minima found by the multi-start whose objective is within
+    3 % of the best: the data cannot tell them apart well, so forecasts should be read across all of them."""
+
+    law: Law
+    objective: float
+    converged: bool
+    message: str
+    n_points: int
+    n_starts: int
+    loss: str
+    delta: float
+    asymmetry: float
+    held: tuple[str, ...]
+    runs: Runs = field(repr=False)
+    near_optima: tuple[Optimum, ...] = field(default=(), repr=False)
+
+    @property
+    def params(self) -> dict[str, float]:
+        return self.law.params()
+
+    def predict(self, **inputs) -> np.ndarray:
+        return self.law.predict(**inputs)
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """log(predicted loss) − log(actual loss) at the fitted runs."""
+        pred = self.law.predict(**{k: v for k, v in self.runs.law_inputs().items() if k in self.law.inputs})
+        return np.log(pred) - np.log(self.runs.loss)
+
+    @property
+    def r_squared(self) -> float:
+        """R² of predicted vs actual loss (not log loss) over the fitted runs."""
+        y = self.runs.loss
+        pred = np.exp(np.log(y) + self.residuals)
+        return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+
+    def to_dict(self) -> dict:
+        return {
+            "law": self.law.name, "formula": self.law.formula, "params": self.params,
+            "objective": self.objective, "converged": self.converged, "message": self.message,
+            "n_points": self.n_points, "n_starts": self.n_starts, "loss": self.loss, "delta": self.delta,
+            "asymmetry": self.asymmetry, "held_fixed": list(self.held), "r_squared": self.r_squared,
+            "source": self.runs.source, "notes": list(self.runs.notes),
+            "near_optima": [{"objective": o.objective, "params": o.law.params()} for o in self.near_optima],
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), indent=2, **kw)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{v:.6g}</td></tr>" for k, v in self.params.items())
+        status = "converged" if self.converged else f"NOT converged: {escape(self.message)}"
+        return (f"<p><b>{escape(self.law.name)}</b> fit: {escape(self.law.formula)} — {self.n_points} runs, "
+                f"{self.loss} objective {self.objective:.6g}, {status}</p><table>{rows}</table>")
+
+
+def resolve_law(law) -> type[Law]:
+    from scalinglab.laws import LAWS
+    if isinstance(law, type) and issubclass(law, Law):
+        return law
+    if isinstance(law, str) and law in LAWS:
+        return LAWS[law]
+    raise InputError(f"unknown law '{law}' (choose from {', '.join(LAWS)})")
+
+
+def law_inputs_for(law_cls: type[Law], runs: Runs) -> dict[str, np.ndarray]:
+    X = runs.law_inputs()
+    missing = [k for k in law_cls.inputs if k not in X]
+    if missing:
+        raise InputError(f"law '{law_cls.name}' needs column(s) {', '.join(missing)}", source=runs.source)
+    return {k: X[k] for k in law_cls.inputs}
+
+
+def _validate_options(loss: str, delta: float, asymmetry: float) -> None:
+    if loss not in ("huber", "ls"):
+        raise InputError(f"unknown loss '{loss}' (choose huber or ls)")
+    if not (np.isfinite(delta) and delta > 0):
+        raise InputError(f"huber delta must be > 0, got {delta}")
+    if not (np.isfinite(asymmetry) and asymmetry >= 1):
+        raise InputError(f"asymmetry must be ≥ 1 (weight on over-predictions), got {asymmetry}")
+
+
+def make_objective(law_cls, runs, *, loss="huber", delta=1e-3, asymmetry=1.0, hold=(), start=None,
+                   weights=None) -> tuple[Objective, np.ndarray]:
+    """The objective for a law on runs, with ``hold`` parameters fixed at their values in ``start``."""
+    names = law_cls.theta_names
+    unknown = [h for h in hold if h not in names]
+    if unknown:
+        raise InputError(f"cannot hold '{unknown[0]}': law '{law_cls.name}' has parameters {', '.join(names)}")
+    if hold and start is None:
+        raise InputError("holding parameters fixed needs a starting law that gives their values")
+    theta_fixed = start.theta() if start is not None else np.zeros(len(names))
+    free = np.array([i for i, n in enumerate(names) if n not in hold], int)
+    obj = Objective(law_cls, law_inputs_for(law_cls, runs), runs.loss, kind=loss, delta=delta,
+                    asymmetry=asymmetry, free=free, theta_fixed=theta_fixed, weights=weights)
+    return obj, free
+
+
+def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asymmetry: float = 1.0,
+        grid: np.ndarray | None = None, hold: Sequence[str] = (), start: Law | None = None,
+        max_iter: int = 500) -> FitResult:
+    """Fit ``law`` to ``runs`` (a Runs table, path or DataFrame) from every start of a grid, solved as one batch.
+
+    - ``loss``: ``huber`` on log-loss residuals (δ = ``delta``, summed; Hoffmann et al. 2022 App. D.2) or ``ls``.
+    - ``asymmetry`` κ ≥ 1 weighs over-predictions κ× (a lower-envelope fit).
+    - ``grid``: starting points in the law's internal parameters (``law.theta_names``); default ``law.default_grid()``
+      (Hoffmann's grid for Chinchilla). ``start`` adds one more start and supplies the values of ``hold`` parameters.
+    """
+    law_cls = resolve_law(law)
+    runs = load_runs(runs)
+    _validate_options(loss, delta, asymmetry)
+    obj, free = make_objective(law_cls, runs, loss=loss, delta=delta, asymmetry=asymmetry, hold=hold, start=start)
+    if len(runs) < free.size:
+        raise InputError(f"law '{law_cls.name}' has {free.size} free parameters; need at least {free.size} runs, "
+                         f"got {len(runs)}", source=runs.source)
+    starts = law_cls.default_grid() if grid is None else np.atleast_2d(np.asarray(grid, float))
+    if starts.shape[1] != law_cls.n_fit_params():
+        raise InputError(f"grid for law '{law_cls.name}' needs {law_cls.n_fit_params()} columns "
+                         f"({', '.join(law_cls.theta_names)})")
+    if start is not None:
+        starts = np.vstack([starts, start.theta()])
+    starts = np.unique(starts[:, free], axis=0)
+    with threadpool_limits(1):  # tiny matmuls: BLAS threading costs more than it saves
+        if loss == "huber" and delta < SMOOTH_DELTA:
+            obj.delta = SMOOTH_DELTA
+            smooth = minimize_batched(obj, starts, ftol=1e-6, max_iter=max_iter, merge_decimals=3)
+            obj.delta = delta
+            ok = np.isfinite(smooth.objective)
+            _, first = np.unique(np.round(smooth.theta[ok], 3), axis=0, return_index=True)
+            # Finish both the smoothed minima and the raw starts' best few, so continuation never loses the best basin.
+            starts = np.vstack([smooth.theta[ok][np.sort(first)], starts[np.argsort(obj.value(starts))[:8]]])
+        res = minimize_batched(obj, starts, max_iter=max_iter, merge_decimals=6)
+    order = np.argsort(res.objective)
+    best = int(order[0])
+    if not np.isfinite(res.objective[best]):
+        raise InputError(f"law '{law_cls.name}': the objective is not finite at any start (check the data)",
+                         source=runs.source)
+    full = obj.full_theta(res.theta)
+    near = _distinct_optima(law_cls, full[order], res.objective[order], res.converged[order])
+    return FitResult(law=law_cls.from_theta(full[best]), objective=float(res.objective[best]),
+                     converged=bool(res.converged[best]), message=str(res.message[best]), n_points=len(runs),
+                     n_starts=len(starts), loss=loss, delta=delta, asymmetry=asymmetry, held=tuple(hold), runs=runs,
+                     near_optima=near)
+
+
+def _distinct_optima(law_cls, thetas, objectives, converged) -> tuple[Optimum, ...]:
+    best = objectives[0]
+    kept: list[np.ndarray] = []
+    out = []
+    for th, f, ok in zip(thetas, objectives, converged):
+        if not (ok and f <= best * (1 + NEAR_OPTIMUM_RTOL) + 1e-300):
+            continue
+        if any(np.max(np.abs(th - k) / np.maximum(1.0, np.abs(k))) < 1e-3 for k in kept):
+            continue
+        try:
+            law = law_cls.from_theta(th)
+        except InputError:
+            continue
+        kept.append(th)
+        out.append(Optimum(law=law, objective=float(f)))
+    return tuple(out)

@@ -1,0 +1,131 @@
+"""One batched, vectorised trust-region Newton solver for many starts (or bootstrap resamples) at once.
+
+Every start minimises its own objective with exact-Hessian trust-region steps (Moré & Sorensen 1983): the step
+minimises the local quadratic model within a radius Δ, found through the Hessian's eigen-decomposition and a
+vectorised solve of the secular equation, so negative curvature and flat plateaus are handled without special cases.
+Δ grows after steps the model predicted well and shrinks after poor ones. All starts advance together as arrays; a
+start leaves the active set once the decrease its Newton step could still bring is below ``ftol`` (relative), or its
+radius collapses (no step of any length decreases the objective: a minimum to machine precision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RADIUS_START, RADIUS_MAX, RADIUS_MIN = 1.0, 1e3, 1e-14
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    theta: np.ndarray      # [B, p]
+    objective: np.ndarray  # [B]
+    converged: np.ndarray  # [B] bool
+    n_iter: np.ndarray     # [B]
+    message: np.ndarray    # [B] str
+
+
+def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.ndarray):
+    """Minimise gᵀs + ½sᵀHs over ‖s‖ ≤ Δ for each row, given H = V diag(ev) Vᵀ. Returns (s, predicted decrease)."""
+    gV = np.einsum("bpk,bp->bk", V, g)
+    ev_min = ev.min(axis=1)
+    scale = np.maximum(np.abs(ev).max(axis=1), 1e-300)
+    lo = np.maximum(0.0, -ev_min) + 1e-12 * scale          # smallest shift keeping H + μI positive definite
+
+    def norm(mu):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt(np.sum((gV / (ev + mu[:, None])) ** 2, axis=1))
+
+    interior = (ev_min > 0) & (norm(np.zeros_like(ev_min)) <= radius)
+    mu = np.where(interior, 0.0, lo)
+    need = ~interior & (norm(lo) > radius)
+    if need.any():
+        # ‖s(μ)‖ falls monotonically in μ: bisect log(μ − lo) between a tiny shift and one large enough.
+        gn = np.linalg.norm(gV[need], axis=1)
+        a = np.log(1e-12 * scale[need])
+        b = np.log(gn / radius[need] + scale[need])
+        e_n, gV_n, lo_n, r_n = ev[need], gV[need], lo[need], radius[need]
+        for _ in range(60):
+            mid = 0.5 * (a + b)
+            m = lo_n + np.exp(mid)
+            too_long = np.sqrt(np.sum((gV_n / (e_n + m[:, None])) ** 2, axis=1)) > r_n
+            a, b = np.where(too_long, mid, a), np.where(too_long, b, mid)
+        mu[need] = lo_n + np.exp(b)
+    coef = -gV / (ev + mu[:, None])
+    step = np.einsum("bpk,bk->bp", V, coef)
+    predicted = -(np.sum(gV * coef, axis=1) + 0.5 * np.sum(ev * coef * coef, axis=1))
+    newton_decrement = np.where(ev_min > 0, 0.5 * np.sum(gV * gV / np.maximum(ev, 1e-300), axis=1), np.inf)
+    return step, predicted, newton_decrement
+
+
+def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol: float = 1e-13,
+                     merge_decimals: int | None = None, merge_every: int = 8) -> BatchResult:
+    """Minimise ``objective`` (an ``Objective``) from every row of ``theta0`` simultaneously.
+
+    With ``merge_decimals`` (multi-start on one data set only), every ``merge_every`` iterations active starts whose
+    parameters agree to that many decimals are merged: they follow the same path from then on, so one carries on and
+    the others receive its result at the end.
+    """
+    theta = np.array(theta0, dtype=float, copy=True)
+    B, _ = theta.shape
+    per_row = objective.weights.shape[0] > 1
+    f, g, H = objective.value_grad_hess(theta, np.arange(B) if per_row else None)
+    radius = np.full(B, RADIUS_START)
+    n_iter = np.zeros(B, int)
+    done = ~np.isfinite(f) | ~np.all(np.isfinite(g), axis=1) | ~np.all(np.isfinite(H), axis=(1, 2))
+    converged = np.zeros(B, bool)
+    message = np.full(B, "maximum iterations reached", dtype=object)
+    message[done] = "objective not finite at start"
+    leader = np.arange(B)
+    if merge_decimals is not None and per_row:
+        raise ValueError("merging starts is only valid when all rows share one objective")
+
+    for it in range(max_iter):
+        if merge_decimals is not None and it % merge_every == merge_every - 1:
+            act = np.flatnonzero(~done)
+            _, first, inverse = np.unique(np.round(theta[act], merge_decimals), axis=0, return_index=True,
+                                          return_inverse=True)
+            followers = act[first[inverse.ravel()]] != act
+            leader[act[followers]] = act[first[inverse.ravel()]][followers]
+            done[act[followers]] = True
+        act = np.flatnonzero(~done)
+        if act.size == 0:
+            break
+        ev, V = np.linalg.eigh(H[act])
+        step, predicted, decrement = _trust_region_step(ev, V, g[act], radius[act])
+        tiny = decrement <= ftol * np.maximum(np.abs(f[act]), 1e-300)
+        if tiny.any():
+            idx = act[tiny]
+            done[idx], converged[idx] = True, True
+            message[idx] = "converged (Newton decrement below tolerance)"
+            act, step, predicted = act[~tiny], step[~tiny], predicted[~tiny]
+            if act.size == 0:
+                break
+        n_iter[act] += 1
+        trial = theta[act] + step
+        f_trial = objective.value(trial, act if per_row else None)
+        actual = f[act] - f_trial
+        rho = np.where(predicted > 0, actual / np.maximum(predicted, 1e-300), -1.0)
+        step_len = np.linalg.norm(step, axis=1)
+        shrink = rho < 0.25
+        grow = (rho > 0.75) & (step_len >= 0.99 * radius[act])
+        radius[act[shrink]] = 0.25 * step_len[shrink]
+        radius[act[grow]] = np.minimum(2.0 * radius[act[grow]], RADIUS_MAX)
+        ok = (actual > 0) & (rho > 1e-4)
+        acc = act[ok]
+        collapsed = act[radius[act] < RADIUS_MIN * np.maximum(1.0, np.abs(theta[act]).max(axis=1))]
+        if collapsed.size:
+            done[collapsed], converged[collapsed] = True, True
+            message[collapsed] = "converged (no step decreases the objective)"
+        if acc.size:
+            theta[acc] = trial[ok]
+            fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
+            f[acc], g[acc], H[acc] = fa, ga, Ha
+    while np.any(leader[leader] != leader):
+        leader = leader[leader]
+    merged = leader != np.arange(B)
+    theta[merged], f[merged], converged[merged] = theta[leader[merged]], f[leader[merged]], converged[leader[merged]]
+    message[merged] = message[leader[merged]]
+    n_iter[merged] += n_iter[leader[merged]]
+    return BatchResult(theta=theta, objective=f, converged=converged, n_iter=n_iter, message=message)
