@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.ladder.display import duration as _duration
+from scalinglab.ladder.display import show_plan
+
 from scalinglab.errors import InputError
 
 ladder_app = typer.Typer(
@@ -58,54 +61,6 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
             return grid(n, parse_numbers(tpp, "--tokens-per-param"), ctx, seed), settings
         return chinchilla(n, parse_numbers(multiples, "--multiples"), ctx, seed), settings
     raise InputError(f"unknown design '{design}'; choose one of: grid, isoflop, chinchilla")
-
-
-def _plan_table(specs, seconds, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("run", "L", "d", "heads", "N total", "N non-emb", "D tokens", "D/N", "6ND FLOPs", "full FLOPs",
-                "est. time"):
-        table.add_column(col, justify="left" if col == "run" else "right")
-    for s, t in zip(specs, seconds):
-        table.add_row(s.run_id, str(s.n_layer), str(s.d_model), str(s.n_head), f"{s.n_params:,}",
-                      f"{s.n_params_non_embedding:,}", f"{s.n_tokens:,}", f"{s.tokens_per_param:.1f}",
-                      f"{6.0 * s.n_params * s.n_tokens:.3g}", f"{s.flops_full:.3g}", _duration(t))
-    return table
-
-
-def _duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f}min"
-    return f"{seconds / 3600:.1f}h"
-
-
-def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_json: bool = False) -> float:
-    """Print the runs, their FLOPs and the estimated wall time; returns the estimated makespan in seconds."""
-    from scalinglab.ladder import achieved_flops_per_s, estimate_wall_seconds
-
-    rate, source = achieved_flops_per_s(threads, store)
-    seconds, makespan = estimate_wall_seconds(specs, rate, jobs)
-    total_full = sum(s.flops_full for s in specs)
-    if as_json:
-        print(json.dumps({"runs": [s.to_dict() | {"est_seconds": t} for s, t in zip(specs, seconds)],
-                          "total_flops_full": total_full, "est_wall_seconds": makespan, "jobs": jobs,
-                          "threads": threads, "rate_flops_per_s": rate, "rate_source": source}, indent=2))
-        return makespan
-    compute = [6.0 * s.n_params * s.n_tokens for s in specs]
-    console.print(_plan_table(specs, seconds, f"{len(specs)} runs"))
-    console.print(f"compute 6ND: {min(compute):.3g} … {max(compute):.3g} FLOPs "
-                  f"({_decades(compute):.1f} decades); full FLOPs in total {total_full:.3g}")
-    console.print(f"estimated wall time: {_duration(makespan)} with {jobs} job(s) × {threads} thread(s) "
-                  f"at {rate / 1e9:.1f} GFLOP/s per job ({source})")
-    return makespan
-
-
-def _decades(values) -> float:
-    import math
-
-    return math.log10(max(values) / min(values)) if values else 0.0
 
 
 @ladder_app.command("plan")

@@ -11,9 +11,10 @@ Three designs, each a list of ``RunSpec`` rows:
 Shape rule (``shape_for``): a GPT's loss depends on N far more than on its depth/width split — Kaplan et al. 2020
 (Sec. 3.1, Fig. 5) find the loss within a few percent across aspect ratios d_model/n_layer from ~10 to ~200 — so we
 choose, among shapes whose total parameter count is within ``tolerance`` of the target, the one whose aspect ratio is
-closest to ``ASPECT`` (a wide-and-shallow 48 here, because a CPU runs wide matmuls at a higher fraction of peak than
-many small layers); if none is within tolerance, the closest count wins. Widths are multiples of 16; heads are 32
-wide (16 for widths that are not multiples of 32). N is the total parameter count (embeddings included), the
+closest to ``ASPECT`` (32 here, on the wide side, because a CPU runs wide matmuls at a higher fraction of peak than
+many small layers); if none is within tolerance, the closest count wins. Only aspect ratios in ``ASPECT_RANGE`` (Kaplan's
+flat region) are considered, so a tiny model is never seven layers of width 16. Widths are multiples of 16; heads are
+32 wide (16 for widths that are not multiples of 32). N is the total parameter count (embeddings included), the
 convention under which small-scale fits agree with Chinchilla (Pearce & Song 2024, arXiv:2406.12907).
 """
 
@@ -27,7 +28,8 @@ import numpy as np
 
 from scalinglab.errors import InputError, require_positive
 
-ASPECT = 48.0
+ASPECT = 32.0
+ASPECT_RANGE = (8.0, 96.0)
 WIDTH_STEP = 16
 MAX_LAYERS = 32
 MAX_WIDTH = 4096
@@ -91,6 +93,8 @@ def shape_for(target_n: float, ctx: ShapeContext = ShapeContext(), tolerance: fl
     best_in, best_any = None, None
     for n_layer in range(1, MAX_LAYERS + 1):
         for d_model in range(WIDTH_STEP, MAX_WIDTH + 1, WIDTH_STEP):
+            if not ASPECT_RANGE[0] <= d_model / n_layer <= ASPECT_RANGE[1]:
+                continue
             total = _counts(ctx, n_layer, d_model)[0]
             miss = abs(math.log(total / target))
             aspect_miss = abs(math.log(d_model / n_layer / ASPECT))
@@ -156,10 +160,16 @@ def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = Sha
         raise InputError(f"points per budget must be a whole number >= 1, got {points!r}")
     if not span >= 1:
         raise InputError(f"span must be >= 1, got {span!r}")
+    smallest = _counts(ctx, 1, WIDTH_STEP)[0]
     out = []
     for c in budgets:
         n_star = math.sqrt(c / (6.0 * CHINCHILLA_TOKENS_PER_PARAM))
         targets = n_star * np.geomspace(1 / span, span, int(points)) if points > 1 else [n_star]
+        # Sizes below the smallest GPT (one layer, width 16) are dropped; the plan table shows what remains.
+        targets = [n for n in targets if n >= 0.9 * smallest]
+        if len(targets) < min(2, points):
+            raise InputError(f"FLOP budget {c:.3g} is too small for an isoFLOP curve: its sizes fall below the "
+                             f"smallest model ({smallest:,} parameters); raise the budget or lower --span")
         shapes = []
         for n in targets:
             shape = shape_for(float(n), ctx)

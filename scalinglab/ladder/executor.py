@@ -67,8 +67,8 @@ class _Job:
 def _launch(store: RunStore, run: StoredRun, trainer: str, threads: int) -> _Job:
     run_dir = store.dir / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = dict(run.config, threads=threads)
-    job = {"config": config, "run_dir": str(run_dir), "trainer": trainer, "threads": threads}
+    # Threads are set by the worker, not written into the config: a run may resume with a different count.
+    job = {"config": run.config, "run_dir": str(run_dir), "trainer": trainer, "threads": threads}
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     log = open(run_dir / "log.txt", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "scalinglab.ladder.worker"], stdin=subprocess.PIPE,

@@ -16,7 +16,7 @@ from scalinglab.errors import InputError
 from scalinglab.ladder.design import RunSpec, ShapeContext
 from scalinglab.ladder.store import RunStore
 
-ASSUMED_MFU = 0.25
+ASSUMED_MFU = 0.3
 FALLBACK_FLOPS_PER_S = 10e9  # per thread, when the matmul peak cannot be measured
 
 
@@ -67,12 +67,9 @@ def achieved_flops_per_s(threads: int = 1, store: RunStore | None = None) -> tup
             rates.sort()
             return rates[len(rates) // 2], f"median of {len(rates)} finished runs in this ladder"
     try:
-        from scalinglab.train.mfu import measure_matmul_peak
+        from scalinglab.train.peak import measure_matmul_peak
     except ImportError:
-        try:
-            from scalinglab.train.trainer import measure_matmul_peak
-        except ImportError:
-            return FALLBACK_FLOPS_PER_S * threads, "a default guess (no matmul peak measurement available)"
+        return FALLBACK_FLOPS_PER_S * threads, "a default guess (no matmul peak measurement available)"
     peak = float(measure_matmul_peak(threads))
     return peak * ASSUMED_MFU, f"{ASSUMED_MFU:.0%} of the measured matmul peak ({peak / 1e9:.0f} GFLOP/s)"
 

@@ -1,0 +1,54 @@
+"""Rich rendering of a ladder plan: the runs, their FLOPs and the estimated wall time, printed before anything runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+
+def _plan_table(specs, seconds, title: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("run", "N params", "D tokens", "D/N", "6ND FLOPs", "full FLOPs", "est."):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for s, t in zip(specs, seconds):
+        table.add_row(s.run_id, f"{s.n_params:,}", f"{s.n_tokens:,}", f"{s.tokens_per_param:.1f}",
+                      f"{6.0 * s.n_params * s.n_tokens:.2e}", f"{s.flops_full:.2e}", duration(t))
+    return table
+
+
+def duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_json: bool = False) -> float:
+    """Print the runs, their FLOPs and the estimated wall time; returns the estimated makespan in seconds."""
+    from scalinglab.ladder import achieved_flops_per_s, estimate_wall_seconds
+
+    rate, source = achieved_flops_per_s(threads, store)
+    seconds, makespan = estimate_wall_seconds(specs, rate, jobs)
+    total_full = sum(s.flops_full for s in specs)
+    if as_json:
+        print(json.dumps({"runs": [s.to_dict() | {"est_seconds": t} for s, t in zip(specs, seconds)],
+                          "total_flops_full": total_full, "est_wall_seconds": makespan, "jobs": jobs,
+                          "threads": threads, "rate_flops_per_s": rate, "rate_source": source}, indent=2))
+        return makespan
+    compute = [6.0 * s.n_params * s.n_tokens for s in specs]
+    console.print(_plan_table(specs, seconds, f"{len(specs)} runs"))
+    console.print(f"compute 6ND: {min(compute):.3g} … {max(compute):.3g} FLOPs "
+                  f"({_decades(compute):.1f} decades); full FLOPs in total {total_full:.3g}")
+    console.print(f"estimated wall time: {duration(makespan)} with {jobs} job(s) × {threads} thread(s) "
+                  f"at {rate / 1e9:.1f} GFLOP/s per job ({source})")
+    return makespan
+
+
+def _decades(values) -> float:
+    return math.log10(max(values) / min(values)) if values else 0.0
