@@ -57,7 +57,7 @@ def test_chinchilla_tableA3_approach3_from_unrounded_parametric_fit():
     table = _read_csv("chinchilla2022_tableA3_approach2_3.csv")
     for row in table.itertuples():
         flops = 6 * row.parameters * row.approach3_tokens  # the printed 175B FLOPs carry a typo (1.26e24)
-        tex = compute_optimal(PRESETS["chinchilla-tex"], flops)
+        tex = compute_optimal(PRESETS["hoffmann2022-tex"], flops)
         assert tex.n_params == pytest.approx(row.parameters, rel=0.08), row
         printed = compute_optimal(PRESETS["chinchilla"], flops)
         assert printed.n_params < 0.85 * row.parameters, row

@@ -44,6 +44,26 @@ def test_fitted_law_json_file(tmp_path, capsys):
     assert out["allocation"]["tokens_per_param"] == pytest.approx((410.7 / 406.4) ** (1 / 0.34), rel=1e-3)
 
 
+def test_unconverged_fit_is_refused(tmp_path, capsys):
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps({"law": "chinchilla", "converged": False, "message": "max iterations",
+                                "params": {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}}))
+    assert main(["plan", "--flops", "1e24", "--law", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "did not converge" in err and len(err.strip().splitlines()) == 1
+
+
+def test_kaplan_law_uses_the_numeric_optimum(capsys):
+    # Kaplan et al. 2020 Table 2 joint law has no closed-form split; the optimum must beat 2× smaller/larger models.
+    from scalinglab.laws.published import published_law
+
+    out = _run_json(capsys, "--flops", "1e21", "--law", "kaplan2020")["allocation"]
+    law = published_law("kaplan2020")
+    for factor in (0.5, 2.0):
+        n = out["n_params"] * factor
+        assert float(law.predict(n_params=n, n_tokens=1e21 / (6 * n))) > out["loss"]
+
+
 def test_memory_from_the_command_line(capsys):
     shape = ["--params", "70e9", "--layers", "80", "--d-model", "8192", "--heads", "64", "--seq-len", "4096",
              "--accelerator", "h100", "--memory"]

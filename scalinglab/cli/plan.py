@@ -124,8 +124,9 @@ def plan_cmd(
     board_watts: float = typer.Option(None, "--board-watts", help="override the accelerator's board power"),
     price_per_hour: float = typer.Option(None, "--price-per-hour", help="override the price per device-hour (USD)"),
     precision: str = typer.Option("bf16", "--precision", help="bf16 or fp8 peak throughput"),
-    law: str = typer.Option(None, "--law", help="preset (chinchilla, chinchilla-tex, chinchilla-sardana, epoch2024, "
-                                                "muennighoff2023) or a fitted-law JSON file"),
+    law: str = typer.Option(None, "--law", help="published law (chinchilla [default], chinchilla-sardana, "
+                                                "hoffmann2022-tex, besiroglu2024, kaplan2020, muennighoff2023) or "
+                                                "a fitted-law JSON file from 'scalinglab fit'"),
     law_params: str = typer.Option(None, "--law-params", help="explicit parameters, e.g. "
                                                               "'E=1.69,A=406.4,B=410.7,alpha=0.34,beta=0.28'"),
     target_loss: float = typer.Option(None, "--target-loss", help="inference-aware sizing: loss to reach"),

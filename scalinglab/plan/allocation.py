@@ -1,9 +1,9 @@
 """Compute-optimal allocation: the (N, D) that minimises a law's loss for a FLOP budget C = 6·N·D.
 
-Routes: Hoffmann et al.'s closed form (arXiv:2203.15556, Eq. 4) for the Chinchilla law; for any other law the
-package's generic optimiser ``scalinglab.laws.optimal.compute_optimal`` when present, else a scan-and-refine over N
-here; and a power-law frontier N_opt = k·C^a fixed by a published exponent and one anchor point (e.g. Chinchilla
-Approach 1, Table 3).
+The law's own optimum comes from ``scalinglab.laws.optimal`` (Hoffmann et al.'s closed form, arXiv:2203.15556 Eq. 4,
+for Chinchilla; a 1-D search otherwise). Here: the planner's scalar ``Allocation``; a power-law frontier
+N_opt = k·C^a fixed by a published exponent and one anchor point (e.g. Chinchilla Approach 1, Table 3); and the
+scan-and-refine minimiser the inference-aware and data-constrained planners use for their own objectives.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from scalinglab.errors import InputError, require_positive
-from scalinglab.laws import FLOPS_PER_PARAM_TOKEN, Chinchilla, Law
+from scalinglab.laws import FLOPS_PER_PARAM_TOKEN, Law
+from scalinglab.laws.optimal import compute_optimal as law_optimum
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,6 @@ class Allocation:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "tokens_per_param": self.tokens_per_param}
-
-
-def _law_loss(law: Law, n_params: float, n_tokens: float, **extra) -> float:
-    return float(law.predict(n_params=n_params, n_tokens=n_tokens, **extra))
 
 
 def minimise_over_n_params(loss_of_log_n, centre_log_n: float, half_width: float = 12.0,
@@ -55,33 +52,12 @@ def minimise_over_n_params(loss_of_log_n, centre_log_n: float, half_width: float
 
 
 def compute_optimal(law: Law, flops: float, **extra_inputs) -> Allocation:
-    """The compute-optimal (N, D) for ``flops`` under ``law`` (extra law inputs such as ``unique_tokens`` pass on)."""
+    """The compute-optimal (N, D) for one budget under ``law`` (extra law inputs such as ``unique_tokens`` pass on);
+    delegates to ``scalinglab.laws.optimal`` — closed form for Chinchilla, a bounded 1-D search otherwise."""
     c = require_positive("flops", flops)
-    if isinstance(law, Chinchilla) and not extra_inputs:  # exact: no optimiser needed
-        n = float(law.optimal_n_params(c))
-        d = c / (FLOPS_PER_PARAM_TOKEN * n)
-        return Allocation(flops=c, n_params=n, n_tokens=d, loss=_law_loss(law, n, d),
-                          method="closed form (Hoffmann et al. 2022, Eq. 4)")
-    if "n_params" not in law.inputs or "n_tokens" not in law.inputs:
-        raise InputError(f"law '{law.name}' does not depend on both N and D; it cannot split a FLOP budget")
-    try:
-        from scalinglab.laws.optimal import compute_optimal as generic
-    except ImportError:
-        generic = None
-    if generic is not None:
-        res = generic(law, c, **extra_inputs)
-        get = (lambda k: res[k]) if isinstance(res, dict) else (lambda k: getattr(res, k))
-        return Allocation(flops=c, n_params=float(get("n_params")), n_tokens=float(get("n_tokens")),
-                          loss=float(get("loss")), method="numeric (scalinglab.laws.optimal)")
-
-    def loss(log_n):
-        n = float(np.exp(log_n))
-        return _law_loss(law, n, c / (FLOPS_PER_PARAM_TOKEN * n), **extra_inputs)
-
-    log_n = minimise_over_n_params(loss, 0.5 * np.log(c / FLOPS_PER_PARAM_TOKEN))
-    n = float(np.exp(log_n))
-    d = c / (FLOPS_PER_PARAM_TOKEN * n)
-    return Allocation(flops=c, n_params=n, n_tokens=d, loss=loss(log_n), method="numeric minimum over N")
+    res = law_optimum(law, c, **extra_inputs)
+    return Allocation(flops=c, n_params=float(res.n_params), n_tokens=float(res.n_tokens), loss=float(res.loss),
+                      method=res.method)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,10 @@
-"""Which law the planner uses: a published preset, ``key=value`` parameters, or a JSON file of a fitted law.
+"""Which law the planner uses: a published law, ``key=value`` parameters, or a JSON file of a fitted law.
 
-Presets (nats/token):
-- ``chinchilla``: Hoffmann et al. 2022 (arXiv:2203.15556) Approach 3 as printed, E 1.69, A 406.4, B 410.7,
-  α 0.34, β 0.28 — the planner's default.
-- ``chinchilla-tex``: the same fit unrounded from the paper's TeX source (as used by Epoch AI).
-- ``chinchilla-sardana``: the constants Sardana et al. 2023 (arXiv:2401.00448) quote for Chinchilla,
-  α 0.336, β 0.283 with the printed E, A, B; their 70B/1T example gives loss 1.9473 with these.
-- ``epoch2024``: Besiroglu et al. 2024 (arXiv:2404.10102) refit of the Chinchilla data.
-- ``muennighoff2023``: the data-constrained C4 fit of Muennighoff et al. 2023 (arXiv:2305.16264).
+Names: every law of ``scalinglab.laws.published`` (hoffmann2022, hoffmann2022-tex, besiroglu2024, kaplan2020,
+muennighoff2023), plus two planner names:
+- ``chinchilla`` = hoffmann2022, Approach 3 as printed (E 1.69, A 406.4, B 410.7, α 0.34, β 0.28) — the default;
+- ``chinchilla-sardana``: the printed E, A, B with α 0.336, β 0.283, the Chinchilla constants that reproduce
+  Sardana et al. 2023 (arXiv:2401.00448) to four digits (70B on 1T tokens → loss 1.9473).
 """
 
 from __future__ import annotations
@@ -16,15 +13,12 @@ import json
 from pathlib import Path
 
 from scalinglab.errors import InputError
-from scalinglab.laws import LAWS, Chinchilla, DataConstrained, Law
+from scalinglab.laws import LAWS, Chinchilla, Law
+from scalinglab.laws.published import PUBLISHED
 
-PRESETS: dict[str, Law] = {
-    "chinchilla": Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
-    "chinchilla-tex": Chinchilla(E=1.69337, A=406.401, B=410.723, alpha=0.33917084, beta=0.2849083),
-    "chinchilla-sardana": Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.336, beta=0.283),
-    "epoch2024": Chinchilla(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658),
-    "muennighoff2023": DataConstrained.published(),
-}
+PRESETS: dict[str, Law] = {name: law for name, (law, _source) in PUBLISHED.items()}
+PRESETS["chinchilla"] = PRESETS["hoffmann2022"]
+PRESETS["chinchilla-sardana"] = Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.336, beta=0.283)
 DEFAULT_LAW = "chinchilla"
 
 
@@ -55,7 +49,8 @@ def parse_law_params(text: str, law_name: str = "chinchilla") -> Law:
 
 
 def load_law_file(path: str | Path) -> Law:
-    """A fitted law saved as JSON: ``{"law": "chinchilla", "params": {...}}`` (a bare ``{"E": …}`` means Chinchilla)."""
+    """A fitted law saved as JSON, as ``scalinglab fit`` writes it: ``{"law": "chinchilla", "params": {...}}``
+    (a bare ``{"E": …}`` means Chinchilla). A fit marked ``"converged": false`` is refused."""
     p = Path(path)
     if not p.is_file():
         raise InputError("law file not found", source=str(p))
@@ -65,6 +60,9 @@ def load_law_file(path: str | Path) -> Law:
         raise InputError(f"not valid JSON ({type(exc).__name__})", source=str(p)) from None
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object", source=str(p))
+    if raw.get("converged") is False:
+        raise InputError(f"this fit did not converge ({raw.get('message', 'no message')}); refit before planning "
+                         "with it", source=str(p))
     if "params" in raw:
         if not isinstance(raw["params"], dict):
             raise InputError("'params' must be an object of name → value", source=str(p))
