@@ -72,9 +72,10 @@ def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, 
 
     Example: scalinglab ladder plan --design grid --sizes 5e4:4e5:4 --tokens-per-param 10,20,40
     """
-    specs, _ = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
-                       tokenizer, seq_len, seed)
-    show_plan(specs, jobs, threads, Console(), as_json=as_json)
+    specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
+                              tokenizer, seq_len, seed)
+    show_plan(specs, jobs, threads, Console(), as_json=as_json,
+              eval_tokens=settings.evals_per_run * settings.eval_tokens)
 
 
 @ladder_app.command("run")
@@ -96,11 +97,12 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     from scalinglab.ladder.design import RunSpec
 
     console = Console()
-    store = RunStore(ladder_dir)
     has_design = preset is not None or sizes is not None or budgets is not None
-    if has_design:
+    if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, seed)
+    store = RunStore(ladder_dir, create=has_design)
+    if has_design:
         new = register(store, specs, settings)
         console.print(f"{new} new run(s) added to {ladder_dir}")
     elif not store.runs():
@@ -110,7 +112,9 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if not todo:
         console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
         return
-    show_plan(todo, jobs, threads, console, store)
+    saved = store.get_meta("settings", {})
+    show_plan(todo, jobs, threads, console, store,
+              eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
                          show_progress=not quiet, console=console)
     console.print(f"{len(summary.done)} finished, {len(summary.interrupted)} interrupted, {len(summary.failed)} "

@@ -6,8 +6,8 @@ worker processes) and exports a ``Runs`` table; it knows nothing about laws or p
 
 from scalinglab.ladder.design import DESIGNS, RunSpec, ShapeContext, chinchilla, grid, isoflop, shape_for
 from scalinglab.ladder.executor import Summary, run_ladder
-from scalinglab.ladder.plan import LadderSettings, achieved_flops_per_s, estimate_wall_seconds, register
+from scalinglab.ladder.plan import LadderSettings, estimate_wall_seconds, machine_rate, register
 from scalinglab.ladder.store import RunStore
 
 __all__ = ["DESIGNS", "RunSpec", "ShapeContext", "grid", "isoflop", "chinchilla", "shape_for", "RunStore",
-           "run_ladder", "Summary", "LadderSettings", "register", "achieved_flops_per_s", "estimate_wall_seconds"]
+           "run_ladder", "Summary", "LadderSettings", "register", "machine_rate", "estimate_wall_seconds"]

@@ -29,12 +29,16 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_json: bool = False) -> float:
+def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_json: bool = False,
+              eval_tokens: float = 0.0) -> float:
     """Print the runs, their FLOPs and the estimated wall time; returns the estimated makespan in seconds."""
-    from scalinglab.ladder import achieved_flops_per_s, estimate_wall_seconds
+    from scalinglab.ladder.plan import calibration, estimate_wall_seconds, machine_rate
 
-    rate, source = achieved_flops_per_s(threads, store)
-    seconds, makespan = estimate_wall_seconds(specs, rate, jobs)
+    rate, source = machine_rate(threads)
+    scale, n_cal = calibration(store, rate)
+    if n_cal:
+        source += f"; rescaled ×{scale:.2f} to match {n_cal} finished run(s)"
+    seconds, makespan = estimate_wall_seconds(specs, rate, jobs, eval_tokens, scale)
     total_full = sum(s.flops_full for s in specs)
     if as_json:
         print(json.dumps({"runs": [s.to_dict() | {"est_seconds": t} for s, t in zip(specs, seconds)],
@@ -46,7 +50,7 @@ def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_j
     console.print(f"compute 6ND: {min(compute):.3g} … {max(compute):.3g} FLOPs "
                   f"({_decades(compute):.1f} decades); full FLOPs in total {total_full:.3g}")
     console.print(f"estimated wall time: {duration(makespan)} with {jobs} job(s) × {threads} thread(s) "
-                  f"at {rate / 1e9:.1f} GFLOP/s per job ({source})")
+                  f"(matmuls at {rate / 1e9:.1f} GFLOP/s per job: {source})")
     return makespan
 
 

@@ -1,10 +1,10 @@
 """From a design to a ladder on disk: per-run training configs, a wall-time estimate, and registration in the store.
 
-Wall time is estimated before anything runs: each run's full training FLOPs (attention and output layer included)
-divided by an achieved rate, then the runs are packed longest-first onto ``jobs`` slots and the makespan reported.
-The achieved rate is the machine's measured matmul peak for the job's thread count times ``ASSUMED_MFU`` (what our
-trainer reached on small models here; see the benchmarks), or, once a ladder has finished runs, their own
-measured FLOPs per second.
+Wall time is estimated before anything runs: per run, a start-up cost, its full training FLOPs (attention and
+output layer included) at ``ASSUMED_MFU`` of the machine's measured matmul peak, a per-token overhead for the
+non-matmul work that dominates the tiniest models, and its evaluation forwards; then the runs are packed
+longest-first onto ``jobs`` slots and the makespan reported. Once a ladder has finished runs, the model is rescaled
+by the median ratio of their measured to modelled time, which also absorbs a machine shared with other work.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from scalinglab.ladder.store import RunStore
 
 ASSUMED_MFU = 0.3
 FALLBACK_FLOPS_PER_S = 10e9  # per thread, when the matmul peak cannot be measured
+STARTUP_SECONDS = 5.0  # a worker's torch import, corpus load and matmul-peak measurement
+OVERHEAD_SECONDS_PER_TOKEN = 10e-6  # non-matmul work per token at these sizes (element-wise ops, optimiser steps)
 
 
 @dataclass(frozen=True)
@@ -58,25 +60,44 @@ class LadderSettings:
         return asdict(self)
 
 
-def achieved_flops_per_s(threads: int = 1, store: RunStore | None = None) -> tuple[float, str]:
-    """FLOP/s one job of ``threads`` threads is expected to reach, and where the number comes from."""
-    if store is not None:
-        rates = [r.metrics["flops_full"] / r.metrics["wall_seconds"] for r in store.runs("done")
-                 if r.metrics.get("wall_seconds") and r.metrics.get("flops_full")]
-        if rates:
-            rates.sort()
-            return rates[len(rates) // 2], f"median of {len(rates)} finished runs in this ladder"
+def machine_rate(threads: int = 1) -> tuple[float, str]:
+    """Matmul FLOP/s one job of ``threads`` threads is expected to reach, and where the number comes from."""
     try:
         from scalinglab.train.peak import measure_matmul_peak
     except ImportError:
         return FALLBACK_FLOPS_PER_S * threads, "a default guess (no matmul peak measurement available)"
     peak = float(measure_matmul_peak(threads))
-    return peak * ASSUMED_MFU, f"{ASSUMED_MFU:.0%} of the measured matmul peak ({peak / 1e9:.0f} GFLOP/s)"
+    return peak * ASSUMED_MFU, f"{ASSUMED_MFU:.0%} of the measured matmul peak, {peak / 1e9:.0f} GFLOP/s"
 
 
-def estimate_wall_seconds(specs: list[RunSpec], flops_per_s: float, jobs: int) -> tuple[list[float], float]:
+def run_seconds(spec: RunSpec, flops_per_s: float, eval_tokens: float = 0.0) -> float:
+    """Modelled wall time of one run: worker start-up, matmul time, per-token overhead, evaluation forwards."""
+    fpt = spec.flops_full / spec.n_tokens
+    per_token = fpt / flops_per_s + OVERHEAD_SECONDS_PER_TOKEN
+    return STARTUP_SECONDS + spec.n_tokens * per_token + eval_tokens * per_token / 3.0
+
+
+def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]:
+    """Median of measured/modelled time over a ladder's finished runs (1.0 when none): rescales the estimates."""
+    if store is None:
+        return 1.0, 0
+    ratios = []
+    for r in store.runs("done"):
+        wall = r.metrics.get("wall_seconds")
+        if wall:
+            spec = RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"})
+            ratios.append(wall / (run_seconds(spec, flops_per_s) - STARTUP_SECONDS))
+    if not ratios:
+        return 1.0, 0
+    ratios.sort()
+    return ratios[len(ratios) // 2], len(ratios)
+
+
+def estimate_wall_seconds(specs: list[RunSpec], flops_per_s: float, jobs: int, eval_tokens: float = 0.0,
+                          scale: float = 1.0) -> tuple[list[float], float]:
     """Per-run seconds and the ladder's makespan when packed longest-first onto ``jobs`` slots."""
-    seconds = [s.flops_full / flops_per_s for s in specs]
+    seconds = [STARTUP_SECONDS + scale * (run_seconds(s, flops_per_s, eval_tokens) - STARTUP_SECONDS)
+               for s in specs]
     slots = [0.0] * max(1, jobs)
     for t in sorted(seconds, reverse=True):
         heapq.heapreplace(slots, slots[0] + t)

@@ -1,0 +1,1 @@
+"""``scalinglab demo``: the README's main job — a ladder trained, fitted, backtested and reported in one command."""

@@ -1,0 +1,132 @@
+"""``scalinglab demo``: train a ladder, fit, backtest, forecast, and write a results folder — in one command.
+
+The ladder lives in ``<out>/ladder`` (its SQLite store and run folders), so running the demo again skips finished
+runs, resumes interrupted ones, and only refits. The folder gets ``runs.csv`` and ``curves.csv`` (the Runs table and
+loss curves, readable by ``scalinglab fit``), ``laws.json`` (fits, intervals, approaches, backtest, allocations)
+and three PNG figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from scalinglab.demo.presets import Preset, get_preset
+from scalinglab.ladder import RunStore, register, run_ladder
+from scalinglab.ladder.design import RunSpec
+from scalinglab.ladder.display import duration, show_plan
+
+EXIT_INTERRUPTED = 130
+
+
+def run_demo(preset_name: str, out: str | Path, *, jobs: int = 2, threads: int = 1, trainer: str = "torch",
+             show_progress: bool = True, console: Console | None = None, n_resamples: int = 400) -> int:
+    """Run the demo end to end; returns the exit code (0, 1 if runs failed, 130 if stopped by Ctrl-C)."""
+    preset = get_preset(preset_name)
+    out = Path(out)
+    console = console or Console()
+    start = time.perf_counter()
+    specs = preset.specs()
+    store = RunStore(out / "ladder")
+    register(store, specs, preset.settings)
+    console.rule(f"scalinglab demo · preset {preset.name}")
+    todo = store.runs(("pending", "interrupted", "running", "failed"))
+    if todo:
+        console.print(f"Training {len(todo)} of {len(specs)} runs on the default corpus "
+                      f"(expected ≈ {preset.expected_minutes:g} min on 2 cores).")
+        show_plan([RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"}) for r in todo], jobs,
+                  threads, console, store,
+                  eval_tokens=preset.settings.evals_per_run * preset.settings.eval_tokens)
+        summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=True,
+                             show_progress=show_progress, console=console)
+        console.print(f"ladder: {len(summary.done)} runs trained in {duration(summary.wall_seconds)}")
+        if summary.stopped:
+            console.print("stopped; run the same command again to resume")
+            return EXIT_INTERRUPTED
+        if summary.failed:
+            console.print(f"[red]{len(summary.failed)} run(s) failed[/]; see `scalinglab ladder status "
+                          f"{out / 'ladder'}`")
+            return 1
+    else:
+        console.print(f"All {len(specs)} runs already trained in {out / 'ladder'}; refitting.")
+    return _report(store, preset, out, console, start, n_resamples)
+
+
+def _report(store: RunStore, preset: Preset, out: Path, console: Console, start: float, n_resamples: int) -> int:
+    from scalinglab.demo.analysis import analyse
+    from scalinglab.demo.figures import write_figures
+
+    runs_path, curves_path = store.export(out)
+    runs = store.to_runs()
+    analysis = analyse(runs, preset.forecast_budgets, n_resamples=n_resamples, seed=preset.settings.seed)
+    laws = {"preset": preset.name, "n_runs": len(runs), **analysis.to_dict()}
+    (out / "laws.json").write_text(json.dumps(laws, indent=2, allow_nan=False))
+    figures = write_figures(analysis, out)
+    _print_fit(analysis, console)
+    _print_backtest(analysis, console)
+    _print_allocation(analysis, console)
+    console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json, "
+                  + ", ".join(p.name for p in figures) + f" to {out}/")
+    console.print(f"demo finished in {duration(time.perf_counter() - start)}")
+    return 0
+
+
+def _print_fit(a, console: Console) -> None:
+    law, boot = a.fit.law, a.boot
+    table = Table(title=f"Chinchilla fit (approach 3) on {a.fit.n_points} runs: {law.formula}; "
+                        f"{boot.level:.0%} bootstrap intervals ({boot.n_resamples} resamples)", title_justify="left")
+    for col in ("quantity", "estimate", "interval", "meaning"):
+        table.add_column(col, justify="left" if col in ("quantity", "meaning") else "right")
+    meaning = {"E": "irreducible loss (nats/byte)", "alpha": "loss ∝ N^-alpha", "beta": "loss ∝ D^-beta",
+               "a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "A": "", "B": ""}
+    for q in ("E", "A", "B", "alpha", "beta", "a", "b"):
+        iv = boot.interval(q)
+        table.add_row(q, f"{iv['estimate']:.4g}", f"[{iv['lo_total']:.4g}, {iv['hi_total']:.4g}]", meaning[q])
+    console.print(table)
+    status = "converged" if a.fit.converged else f"NOT converged: {a.fit.message}"
+    console.print(f"fit {status}; R² = {a.fit.r_squared:.4f}")
+    comp = Table(title=f"Allocation exponent a (N_opt ∝ C^a) by Chinchilla's three approaches, "
+                       f"{a.approaches.level:.0%} intervals", title_justify="left")
+    for col in ("approach", "a", "interval", "points"):
+        comp.add_column(col)
+    for r in a.approaches.results:
+        comp.add_row(r.approach, f"{r.a:.3f}", f"[{r.a_lo:.3f}, {r.a_hi:.3f}]", str(r.n_points))
+    console.print(comp)
+    for line in a.approaches.skipped + a.approaches.disagreements:
+        console.print(f"  note: {line}")
+
+
+def _print_backtest(a, console: Console) -> None:
+    bt = a.backtest
+    if bt is None:
+        console.print(f"backtest skipped: {a.backtest_note}")
+        return
+    table = Table(title=f"Backtest: fit on {bt.fit.n_points} runs with C ≤ {bt.cutoff_flops:.3g}, predict the "
+                        f"{len(bt.table)} runs of the largest budget", title_justify="left")
+    for col in ("run", "N", "D", "actual loss", "predicted", "error"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for _, row in bt.table.iterrows():
+        table.add_row(str(row.get("run_id", row["row"])), f"{row['n_params']:,.0f}", f"{row['n_tokens']:,.0f}",
+                      f"{row['loss']:.4f}", f"{row['predicted']:.4f}", f"{row['rel_error']:+.2%}")
+    console.print(table)
+    console.print(f"backtest error: median |error| {bt.median_abs_rel_error:.2%}, max {bt.max_abs_rel_error:.2%}")
+
+
+def _print_allocation(a, console: Console) -> None:
+    table = Table(title="Compute-optimal allocation from the fitted law (90 % intervals)", title_justify="left")
+    for col in ("compute C", "N_opt", "D_opt", "D/N", "loss"):
+        table.add_column(col, justify="right")
+    for row in a.optimal.rows():
+        c = row["flops"]
+        key = f"{c:.3g}"
+        iv = {q: a.boot.interval(f"{q}@{key}") for q in ("n_opt", "d_opt", "loss_opt")}
+        table.add_row(f"{c:.0e}", f"{row['n_params']:.3g} [{iv['n_opt']['lo']:.2g}, {iv['n_opt']['hi']:.2g}]",
+                      f"{row['n_tokens']:.3g} [{iv['d_opt']['lo']:.2g}, {iv['d_opt']['hi']:.2g}]",
+                      f"{row['tokens_per_param']:.1f}",
+                      f"{row['loss']:.3f} [{iv['loss_opt']['lo']:.3f}, {iv['loss_opt']['hi']:.3f}]")
+    console.print(table)
+    console.print("  (budgets far beyond the ladder are long extrapolations; the intervals cover fit noise only)")

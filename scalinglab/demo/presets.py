@@ -1,0 +1,64 @@
+"""The demo's ladders, from a two-minute smoke run to an evening's ladder.
+
+Every preset is an isoFLOP design (Hoffmann et al. 2022, approach 2): several compute budgets spaced evenly in
+log-compute, several model sizes per budget around the Chinchilla-optimal size, so that (a) each budget has a
+visible minimum for the isoFLOP fit, (b) the whole ladder spans at least a decade of compute for the power laws, and
+(c) the largest budget can be held out and predicted from the others (the backtest).
+
+Models use rotary positions (no position-embedding parameters to dominate tiny models) and a 128-token context, so
+the matmuls that the 6·N·D rule counts are most of the work even at 10⁴–10⁵ parameters.
+
+``expected_minutes`` is the wall time measured on a 2-core x86 machine with two single-thread jobs (see the
+benchmarks); ``scalinglab ladder plan --preset NAME`` prints the estimate for your machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scalinglab.errors import InputError
+from scalinglab.ladder import LadderSettings, RunSpec, isoflop
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    budgets: tuple[float, ...]
+    points: int
+    span: float
+    expected_minutes: float
+    settings: LadderSettings = field(default_factory=LadderSettings)
+    forecast_budgets: tuple[float, ...] = (1e13, 1e15, 1e18, 1e21)
+
+    def specs(self) -> list[RunSpec]:
+        return isoflop(self.budgets, points=self.points, span=self.span, ctx=self.settings.shape_context(),
+                       seed=self.settings.seed)
+
+
+def _settings(evals: int, eval_tokens: int) -> LadderSettings:
+    return LadderSettings(seq_len=128, positions="rotary", evals_per_run=evals, eval_tokens=eval_tokens)
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    # 1 decade, 3 budgets × 3 sizes
+    Preset("tiny", budgets=(3e10, 1e11, 3e11), points=3, span=3.0, expected_minutes=2,
+           settings=_settings(evals=4, eval_tokens=16384)),
+    # 1.5 decades, 4 budgets × 4 sizes: the default
+    Preset("small", budgets=(6.3e10, 2e11, 6.3e11, 2e12), points=4, span=3.0, expected_minutes=8,
+           settings=_settings(evals=5, eval_tokens=32768)),
+    # 2 decades, 5 budgets × 5 sizes
+    Preset("medium", budgets=(1e11, 3.2e11, 1e12, 3.2e12, 1e13), points=5, span=4.0, expected_minutes=40,
+           settings=_settings(evals=8, eval_tokens=65536)),
+    # 2.5 decades, 6 budgets × 5 sizes
+    Preset("large", budgets=(3e11, 1e12, 3.2e12, 1e13, 3.2e13, 1e14), points=5, span=4.0, expected_minutes=200,
+           settings=_settings(evals=10, eval_tokens=65536)),
+    # for tests: seconds with the synthetic trainer, well under a minute with the real one
+    Preset("test", budgets=(1.5e10, 3e10, 6e10), points=2, span=1.5, expected_minutes=0.5,
+           settings=_settings(evals=2, eval_tokens=2048)),
+)}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]
