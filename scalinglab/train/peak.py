@@ -15,11 +15,12 @@ _CACHE: dict[tuple, float] = {}
 
 
 def measure_matmul_peak(threads: int | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                        size: int = 1024, seconds: float = 0.25) -> float:
-    """Best sustained FLOP/s of a square ``size``×``size`` matmul (2·size³ FLOPs each) over a few rounds."""
+                        size: int = 1024, seconds: float = 0.25, cached: bool = True) -> float:
+    """Best sustained FLOP/s of a square ``size``×``size`` matmul (2·size³ FLOPs each) over a few rounds.
+    ``cached=False`` measures again (benchmarks on a busy machine re-measure next to each timing)."""
     threads = threads or torch.get_num_threads()
     key = (threads, str(device), dtype, size)
-    if key in _CACHE:
+    if cached and key in _CACHE:
         return _CACHE[key]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
