@@ -113,3 +113,21 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_loss(corpus, tmp_path, 
     assert evals[0]["step"] == 8
     assert resumed.curve == reference.curve
     assert resumed.final_val_loss.hex() == reference.final_val_loss.hex()
+
+
+def test_bits_per_byte_counts_the_bytes_behind_bpe_tokens(corpus, tmp_path):
+    import numpy as np
+
+    from scalinglab.train.config import DataConfig, ModelConfig
+    from scalinglab.train.data import eval_windows, load_tokens
+
+    data_cfg = DataConfig(corpus=str(corpus), tokenizer="bpe", bpe_vocab_size=400, val_fraction=0.1)
+    cfg = tiny_train_config(corpus, data=data_cfg, model=ModelConfig(n_layer=2, n_head=2, d_model=32, seq_len=32,
+                                                                     vocab_size=400, positions="rotary"))
+    r = train(cfg, tmp_path / "run")
+    data = load_tokens(data_cfg)
+    targets = eval_windows(data.val, 32, cfg.eval_tokens)[:, 1:]
+    n_bytes = int(data.token_bytes[targets].sum())
+    assert n_bytes > 2 * targets.size  # BPE tokens stand for several bytes each
+    assert math.isclose(r.final_val_bpb * math.log(2) * n_bytes, r.final_val_loss * targets.size, rel_tol=1e-9)
+    assert np.isfinite(r.final_val_loss) and r.completed

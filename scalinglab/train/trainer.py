@@ -162,8 +162,6 @@ class _Run:
     def _train_from(self, state: dict[str, Any]) -> None:
         cfg, plan, model = self.cfg, self.plan, self.model
         wall_start = time.perf_counter() - state["elapsed_s"]
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
-                    else torch.autocast("cpu", enabled=False))
         while state["step"] < plan.n_steps:
             step = state["step"]
             lr = plan.lr_at(step)
@@ -174,7 +172,7 @@ class _Run:
             model.train()
             loss_sum = 0.0
             for chunk in batch.split(plan.micro_batch_size):
-                with autocast:
+                with self._autocast():
                     loss = model(chunk[:, :-1], chunk[:, 1:])
                 (loss * (chunk.shape[0] / plan.batch_size)).backward()
                 loss_sum += loss.item() * chunk.shape[0]
@@ -204,6 +202,12 @@ class _Run:
                 if stopping:
                     return
 
+    def _autocast(self):
+        """bf16 autocast on CUDA (matmuls in bf16, reductions and the loss in fp32); plain fp32 on CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
     @torch.no_grad()
     def _evaluate(self, state: dict[str, Any], elapsed_s: float) -> None:
         model, plan = self.model, self.plan
@@ -212,7 +216,8 @@ class _Run:
         token_bytes = torch.from_numpy(self.data.token_bytes)
         for chunk in self.eval_batch.split(plan.micro_batch_size):
             chunk = chunk.to(self.device)
-            logits = model(chunk[:, :-1]).float()
+            with self._autocast():
+                logits = model(chunk[:, :-1]).float()
             nats += F.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten(), reduction="sum").item()
             n_bytes += int(token_bytes[chunk[:, 1:].cpu()].sum())
         n_targets = self.eval_batch.shape[0] * (self.eval_batch.shape[1] - 1)
