@@ -37,16 +37,28 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Returns the exit code when called with ``argv`` (tests); exits the process otherwise.
 
-    Usage errors exit 2 (Typer's own handling); ``InputError`` prints one line on stderr and exits 2.
+    ``InputError`` and command-line usage errors print one line on stderr and exit 2, never a traceback.
     """
     try:
-        app(args=argv, prog_name="scalinglab")
+        app(args=argv, prog_name="scalinglab", standalone_mode=False)
         code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (typer.Exit, typer.Abort) as exc:
+        code = getattr(exc, "exit_code", 1) if isinstance(exc, typer.Exit) else 130
+    except Exception as exc:
+        # Usage errors from the CLI parser (bad option values, unknown options, missing arguments).
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message())
+            code = 0
+        else:
+            print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            code = int(exc.exit_code)
     if argv is None:
         sys.exit(code)
     return code

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalinglab.errors import InputError
 from scalinglab.laws.approaches import ApproachComparison, compare_approaches
 from scalinglab.laws.backtest import BacktestResult, backtest
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap
@@ -29,20 +30,21 @@ APPROACH_LEVEL = 0.8
 class DemoAnalysis:
     runs: Runs
     fit: FitResult
-    boot: BootstrapResult
-    approaches: ApproachComparison
+    boot: BootstrapResult | None
+    approaches: ApproachComparison | None
     backtest: BacktestResult | None
-    backtest_note: str
-    optimal: Allocation
+    optimal: Allocation | None
     budgets: tuple[float, ...]
+    notes: tuple[str, ...] = ()   # why a part was skipped (a fit the data cannot support is reported, not hidden)
 
     def to_dict(self) -> dict:
         out = {
             "law": self.fit.to_dict(),
-            "bootstrap": self.boot.to_dict(),
-            "approaches": self.approaches.to_dict(),
-            "compute_optimal": self.optimal.rows(),
-            "backtest": self.backtest.to_dict() if self.backtest is not None else {"skipped": self.backtest_note},
+            "bootstrap": self.boot.to_dict() if self.boot is not None else None,
+            "approaches": self.approaches.to_dict() if self.approaches is not None else None,
+            "compute_optimal": self.optimal.rows() if self.optimal is not None else None,
+            "backtest": self.backtest.to_dict() if self.backtest is not None else None,
+            "notes": list(self.notes),
         }
         return _plain(out)
 
@@ -57,19 +59,34 @@ def backtest_cutoff(flops: np.ndarray) -> float | None:
 
 def analyse(runs: Runs, budgets=(1e13, 1e15, 1e18, 1e21), *, n_resamples: int = 400, seed: int = 0) -> DemoAnalysis:
     result = fit(runs, "chinchilla")
-    boot = bootstrap(runs, "chinchilla", n_resamples=n_resamples, seed=seed, level=LEVEL, flops=list(budgets),
-                     fit_result=result)
-    approaches = compare_approaches(runs, n_resamples=min(n_resamples, 200), seed=seed, level=APPROACH_LEVEL,
-                                    fit_result=result)
+    notes = []
+    law = result.law
+    if not (law.alpha > 0 and law.beta > 0):
+        notes.append(f"the fitted exponents are not both positive (alpha={law.alpha:.3g}, beta={law.beta:.3g}): "
+                     "loss does not fall with both N and D in these runs, so no compute-optimal allocation")
+        return DemoAnalysis(runs, result, None, None, None, None, tuple(budgets), tuple(notes))
+    boot = approaches = bt = None
+    try:
+        boot = bootstrap(runs, "chinchilla", n_resamples=n_resamples, seed=seed, level=LEVEL, flops=list(budgets),
+                         fit_result=result)
+    except InputError as exc:
+        notes.append(f"bootstrap: {exc}")
+    try:
+        approaches = compare_approaches(runs, n_resamples=min(n_resamples, 200), seed=seed, level=APPROACH_LEVEL,
+                                        fit_result=result)
+    except InputError as exc:
+        notes.append(f"approaches: {exc}")
     cutoff = backtest_cutoff(runs.flops)
-    bt, note = None, "the ladder has a single compute budget"
-    if cutoff is not None:
+    if cutoff is None:
+        notes.append("backtest: the ladder has a single compute budget")
+    else:
         try:
-            bt, note = backtest(runs, "chinchilla", cutoff_flops=cutoff), ""
-        except Exception as exc:  # too few smaller runs for five parameters: say so instead of failing the demo
-            note = " ".join(str(exc).split())
-    return DemoAnalysis(runs=runs, fit=result, boot=boot, approaches=approaches, backtest=bt, backtest_note=note,
-                        optimal=compute_optimal(result.law, np.asarray(budgets, float)), budgets=tuple(budgets))
+            bt = backtest(runs, "chinchilla", cutoff_flops=cutoff)
+        except InputError as exc:
+            notes.append(f"backtest: {exc}")
+    return DemoAnalysis(runs=runs, fit=result, boot=boot, approaches=approaches, backtest=bt,
+                        optimal=compute_optimal(law, np.asarray(budgets, float)), budgets=tuple(budgets),
+                        notes=tuple(notes))
 
 
 def _plain(obj):

@@ -30,10 +30,12 @@ def _group_colors(flops: np.ndarray):
 
 
 def write_figures(a: DemoAnalysis, out_dir: Path) -> list[Path]:
+    """Write the figures; the two that draw the fitted law need one whose exponents are positive."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
-    paths = [_loss_curves(a, out_dir / "loss_curves.png", plt), _loss_vs_compute(a, out_dir / "loss_vs_compute.png", plt),
-             _isoflop(a, out_dir / "isoflop.png", plt)]
+    paths = [_loss_curves(a, out_dir / "loss_curves.png", plt)]
+    if a.optimal is not None:
+        paths += [_loss_vs_compute(a, out_dir / "loss_vs_compute.png", plt), _isoflop(a, out_dir / "isoflop.png", plt)]
     return paths
 
 

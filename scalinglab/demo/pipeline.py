@@ -67,8 +67,12 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
     (out / "laws.json").write_text(json.dumps(laws, indent=2, allow_nan=False))
     figures = write_figures(analysis, out)
     _print_fit(analysis, console)
-    _print_backtest(analysis, console)
-    _print_allocation(analysis, console)
+    if analysis.backtest is not None:
+        _print_backtest(analysis, console)
+    if analysis.optimal is not None:
+        _print_allocation(analysis, console)
+    for note in analysis.notes:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json, "
                   + ", ".join(p.name for p in figures) + f" to {out}/")
     console.print(f"demo finished in {duration(time.perf_counter() - start)}")
@@ -77,18 +81,23 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
 
 def _print_fit(a, console: Console) -> None:
     law, boot = a.fit.law, a.boot
-    table = Table(title=f"Chinchilla fit (approach 3) on {a.fit.n_points} runs: {law.formula}; "
-                        f"{boot.level:.0%} bootstrap intervals ({boot.n_resamples} resamples)", title_justify="left")
+    level = f"{boot.level:.0%} bootstrap intervals ({boot.n_resamples} resamples)" if boot else "no intervals"
+    table = Table(title=f"Chinchilla fit (approach 3) on {a.fit.n_points} runs: {law.formula}; {level}",
+                  title_justify="left")
     for col in ("quantity", "estimate", "interval", "meaning"):
         table.add_column(col, justify="left" if col in ("quantity", "meaning") else "right")
     meaning = {"E": "irreducible loss (nats/byte)", "alpha": "loss ∝ N^-alpha", "beta": "loss ∝ D^-beta",
                "a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "A": "", "B": ""}
+    values = dict(law.params(), a=law.a_exponent, b=law.b_exponent)
     for q in ("E", "A", "B", "alpha", "beta", "a", "b"):
-        iv = boot.interval(q)
-        table.add_row(q, f"{iv['estimate']:.4g}", f"[{iv['lo_total']:.4g}, {iv['hi_total']:.4g}]", meaning[q])
+        iv = boot.interval(q) if boot else None
+        table.add_row(q, f"{values[q]:.4g}", f"[{iv['lo_total']:.4g}, {iv['hi_total']:.4g}]" if iv else "",
+                      meaning[q])
     console.print(table)
     status = "converged" if a.fit.converged else f"NOT converged: {a.fit.message}"
     console.print(f"fit {status}; R² = {a.fit.r_squared:.4f}")
+    if a.approaches is None:
+        return
     comp = Table(title=f"Allocation exponent a (N_opt ∝ C^a) by Chinchilla's three approaches, "
                        f"{a.approaches.level:.0%} intervals", title_justify="left")
     for col in ("approach", "a", "interval", "points"):
@@ -102,9 +111,6 @@ def _print_fit(a, console: Console) -> None:
 
 def _print_backtest(a, console: Console) -> None:
     bt = a.backtest
-    if bt is None:
-        console.print(f"backtest skipped: {a.backtest_note}")
-        return
     table = Table(title=f"Backtest: fit on {bt.fit.n_points} runs with C ≤ {bt.cutoff_flops:.3g}, predict the "
                         f"{len(bt.table)} runs of the largest budget", title_justify="left")
     for col in ("run", "N", "D", "actual loss", "predicted", "error"):
@@ -123,10 +129,12 @@ def _print_allocation(a, console: Console) -> None:
     for row in a.optimal.rows():
         c = row["flops"]
         key = f"{c:.3g}"
-        iv = {q: a.boot.interval(f"{q}@{key}") for q in ("n_opt", "d_opt", "loss_opt")}
-        table.add_row(f"{c:.0e}", f"{row['n_params']:.3g} [{iv['n_opt']['lo']:.2g}, {iv['n_opt']['hi']:.2g}]",
-                      f"{row['n_tokens']:.3g} [{iv['d_opt']['lo']:.2g}, {iv['d_opt']['hi']:.2g}]",
-                      f"{row['tokens_per_param']:.1f}",
-                      f"{row['loss']:.3f} [{iv['loss_opt']['lo']:.3f}, {iv['loss_opt']['hi']:.3f}]")
+        iv = {q: a.boot.interval(f"{q}@{key}") for q in ("n_opt", "d_opt", "loss_opt")} if a.boot else None
+
+        def cell(value, q, fmt):
+            return f"{value:{fmt}}" + (f" [{iv[q]['lo']:{fmt}}, {iv[q]['hi']:{fmt}}]" if iv else "")
+
+        table.add_row(f"{c:.0e}", cell(row["n_params"], "n_opt", ".2g"), cell(row["n_tokens"], "d_opt", ".2g"),
+                      f"{row['tokens_per_param']:.0f}", cell(row["loss"], "loss_opt", ".3f"))
     console.print(table)
     console.print("  (budgets far beyond the ladder are long extrapolations; the intervals cover fit noise only)")

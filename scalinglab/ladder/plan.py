@@ -18,6 +18,7 @@ from scalinglab.ladder.store import RunStore
 
 ASSUMED_MFU = 0.3
 FALLBACK_FLOPS_PER_S = 10e9  # per thread, when the matmul peak cannot be measured
+MIN_STEPS = 400
 STARTUP_SECONDS = 5.0  # a worker's torch import, corpus load and matmul-peak measurement
 OVERHEAD_SECONDS_PER_TOKEN = 10e-6  # non-matmul work per token at these sizes (element-wise ops, optimiser steps)
 
@@ -53,11 +54,26 @@ class LadderSettings:
         model = self.shape_context().model_config(spec.n_layer, spec.d_model)
         every = max(self.seq_len, spec.n_tokens // self.evals_per_run)
         cfg = TrainConfig(model=model, data=self.data_config(), n_tokens=spec.n_tokens, eval_every_tokens=every,
-                          eval_tokens=self.eval_tokens, seed=spec.seed)
+                          eval_tokens=self.eval_tokens, seed=spec.seed,
+                          batch_size=ladder_batch_size(spec, self.seq_len))
         return cfg.to_dict()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def ladder_batch_size(spec: RunSpec, seq_len: int) -> int:
+    """Sequences per step: the trainer's rule of N (``scalinglab.train.hparams``), capped so the run takes at least
+    ``MIN_STEPS`` optimiser steps.
+
+    Why: that rule sizes the batch for ~20 tokens per parameter; an isoFLOP ladder also trains large models on few
+    tokens, which would then get ~100 steps, and their loss would measure too few updates rather than capacity.
+    Measured here (165k parameters, 0.3M tokens of the default corpus): 91 steps → loss 2.80, 296 steps → 2.57.
+    """
+    from scalinglab.train.hparams import default_batch_size
+
+    by_rule = default_batch_size(spec.n_params_non_embedding, seq_len)
+    return max(1, min(by_rule, spec.n_tokens // (MIN_STEPS * seq_len)))
 
 
 def machine_rate(threads: int = 1) -> tuple[float, str]:

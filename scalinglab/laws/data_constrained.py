@@ -3,7 +3,7 @@
 Repeated tokens and excess parameters are worth less than fresh ones; Eq. 5 replaces N and D in the Chinchilla form by
 effective counts that saturate with repetition:
 
-    D' = U_D + U_D·R_D*·(1 − exp(−R_D/R_D*)),   R_D = max(D/U_D − 1, 0)               (repeated epochs of data)
+    D' = U_D + U_D·R_D*·(1 − exp(−R_D/R_D*)),   R_D = max(D/U_D − 1, 0),  U_D = min(U, D)   (repeated epochs)
     N' = U_N + U_N·R_N*·(1 − exp(−R_N/R_N*)),   R_N = max(N/U_N − 1, 0),
     U_N = min(N, N_opt(C(U_D)))   — the compute-optimal size for the unique data under the base law.
     L  = E + A/N'^α + B/D'^β
@@ -57,7 +57,8 @@ class DataConstrained(Law):
     def effective(theta: np.ndarray, X: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Effective parameters N' and data D' [B, n] for a batch of theta [B, 7]."""
         a, b, _, al, be, rd, rn = (theta[:, i, None] for i in range(7))
-        N, D, U = (X[k][None, :] for k in ("n_params", "n_tokens", "unique_tokens"))
+        N, D = X["n_params"][None, :], X["n_tokens"][None, :]
+        U = np.minimum(X["unique_tokens"][None, :], D)  # U_D: unique tokens actually seen, at most D (Eq. 5)
         rd, rn = np.maximum(rd, _R_FLOOR), np.maximum(rn, _R_FLOOR)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # U_N = min(N, N_opt(C(U_D))) with N_opt(C(U)) = G·(G·U)^(β/α), G = (αA/(βB))^(1/(α+β)) (paper App. A)

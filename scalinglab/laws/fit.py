@@ -166,26 +166,29 @@ def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asy
         raise InputError(f"law '{law_cls.name}': the objective is not finite at any start (check the data)",
                          source=runs.source)
     full = obj.full_theta(res.theta)
-    near = _distinct_optima(law_cls, full[order], res.objective[order], res.converged[order])
+    near = _distinct_optima(law_cls, obj, full[order], res.objective[order], res.converged[order])
     return FitResult(law=law_cls.from_theta(full[best]), objective=float(res.objective[best]),
                      converged=bool(res.converged[best]), message=str(res.message[best]), n_points=len(runs),
                      n_starts=len(starts), loss=loss, delta=delta, asymmetry=asymmetry, held=tuple(hold), runs=runs,
                      near_optima=near)
 
 
-def _distinct_optima(law_cls, thetas, objectives, converged) -> tuple[Optimum, ...]:
+def _distinct_optima(law_cls, obj, thetas, objectives, converged) -> tuple[Optimum, ...]:
+    """Converged minima within NEAR_OPTIMUM_RTOL of the best, kept when their predictions differ (by > 1e-4 in log
+    loss at some fitted run): parameter values alone can differ along directions the data never see."""
     best = objectives[0]
     kept: list[np.ndarray] = []
     out = []
     for th, f, ok in zip(thetas, objectives, converged):
         if not (ok and f <= best * (1 + NEAR_OPTIMUM_RTOL) + 1e-300):
             continue
-        if any(np.max(np.abs(th - k) / np.maximum(1.0, np.abs(k))) < 1e-3 for k in kept):
+        pred = obj.log_predict(th[None, obj.free])[0]
+        if any(np.max(np.abs(pred - k)) < 1e-4 for k in kept):
             continue
         try:
             law = law_cls.from_theta(th)
         except InputError:
             continue
-        kept.append(th)
+        kept.append(pred)
         out.append(Optimum(law=law, objective=float(f)))
     return tuple(out)

@@ -1,0 +1,120 @@
+"""The Runs table: aliases, derivation from C = 6ND, file formats, and one-line errors for every bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab.cli import main
+from scalinglab.errors import InputError
+from scalinglab.laws.fit import fit
+from scalinglab.runs import load_runs
+
+GOOD = "N,D,loss\n1e7,1e9,3.5\n2e7,1e9,3.3\n4e7,2e9,3.1\n8e7,4e9,2.9\n1.6e8,8e9,2.7\n3.2e8,1.6e10,2.6\n"
+
+
+def write(tmp_path, text, name="runs.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("header", ["N,D,loss", "params,tokens,loss", "model_size,tokens,val_loss",
+                                    "Model Size,D,loss", "n_params,n_tokens,final_loss"])
+def test_aliases_map_to_canonical_columns_and_flops_is_derived(tmp_path, header):
+    runs = load_runs(write(tmp_path, header + "\n1e7,1e9,3.5\n2e7,3e9,3.1\n"))
+    assert runs.n_params.tolist() == [1e7, 2e7]
+    assert runs.flops.tolist() == pytest.approx([6e16, 3.6e17])
+    assert runs.notes == ("flops derived as C = 6·N·D",)
+
+
+def test_tokens_derived_from_flops_and_params_said_in_notes(tmp_path):
+    runs = load_runs(write(tmp_path, "Model Size,Training FLOP,loss,color\n1e8,6e18,3.0,#fff\n"))
+    assert runs.n_tokens[0] == pytest.approx(1e10)
+    assert "n_tokens derived as D = C / (6·N)" in runs.notes
+    assert runs.frame["color"].tolist() == ["#fff"]  # extra metadata kept as-is
+
+
+def test_params_derived_from_flops_and_tokens(tmp_path):
+    runs = load_runs(write(tmp_path, "C,tokens,loss\n6e18,1e10,3.0\n"))
+    assert runs.n_params[0] == pytest.approx(1e8)
+
+
+def test_optional_columns_and_formats(tmp_path):
+    df = pd.DataFrame({"params": [1e7, 2e7], "tokens": [1e9, 2e9], "loss": [3.4, 3.2],
+                       "unique_tokens": [5e8, 2e9], "seed": [0, 1], "run_id": ["a", "b"], "lr": [1e-3, 2e-3]})
+    df.to_parquet(tmp_path / "r.parquet")
+    (tmp_path / "r.json").write_text(json.dumps(df.to_dict(orient="records")))
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(r) for r in df.to_dict(orient="records")))
+    for name in ("r.parquet", "r.json", "r.jsonl"):
+        runs = load_runs(tmp_path / name)
+        assert runs.frame["unique_tokens"].tolist() == [5e8, 2e9]
+        assert runs.frame["run_id"].tolist() == ["a", "b"]
+        assert runs.frame["lr"].tolist() == [1e-3, 2e-3]
+
+
+BAD = [
+    ("N,D\n1e7,1e9\n", r"missing column 'loss'", None),
+    ("N,loss\n1e7,3.0\n", r"need two of n_params .* missing n_tokens and flops", None),
+    ("N,D,loss\n1e7,1e9,3.5\n2e7,abc,3.1\n", r"row 2, column 'D': n_tokens must be a number, found 'abc'", 2),
+    ("N,D,loss\n1e7,1e9,3.5\n2e7,1e9,\n", r"row 2, column 'loss': loss must be a number, found an empty cell", 2),
+    ("N,D,loss\n1e7,1e9,nan\n", r"row 1, column 'loss': loss must be a finite number", 1),
+    ("N,D,loss\n1e7,inf,3\n", r"row 1, column 'D': n_tokens must be a finite number", 1),
+    ("N,D,loss\n1e7,1e9,3.5\n0,1e9,3.1\n", r"row 2, column 'N': n_params must be > 0", 2),
+    ("N,D,loss\n1e7,1e9,-3.5\n", r"row 1, column 'loss': loss must be > 0", 1),
+    ("N,D,loss\n1e7,1e9,3.5\n2e7,1e9,3.1\n1e7,1e9,3.5\n", r"row 3: duplicated run \(same N, D, C and loss as row 1\)", 3),
+    ("run,N,D,loss\nx,1e7,1e9,3.5\nx,2e7,1e9,3.1\n", r"row 2, column 'run': duplicated run id 'x'", 2),
+    ("N,params,D,loss\n1,1,1,1\n", r"columns 'N' and 'params' both mean n_params", None),
+    ("", r"cannot read|no runs", None),
+]
+
+
+@pytest.mark.parametrize("text,pattern,row", BAD)
+def test_bad_inputs_raise_one_line_input_error_naming_file_row_column(tmp_path, text, pattern, row):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError, match=pattern) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert info.value.row == row
+
+
+@pytest.mark.parametrize("text,pattern,row", BAD)
+def test_bad_inputs_exit_2_on_the_cli_with_one_line(tmp_path, capsys, text, pattern, row):
+    path = write(tmp_path, text)
+    assert main(["fit", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_fewer_points_than_parameters(tmp_path, capsys):
+    path = write(tmp_path, "N,D,loss\n1e7,1e9,3.5\n2e7,1e9,3.3\n4e7,2e9,3.1\n")
+    with pytest.raises(InputError, match="5 free parameters; need at least 5 runs, got 3"):
+        fit(load_runs(path), "chinchilla")
+    assert main(["fit", str(path)]) == 2
+
+
+def test_missing_file_and_unknown_type(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_runs(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="unknown file type '.xlsx'"):
+        load_runs(write(tmp_path, "x", "runs.xlsx"))
+
+
+def test_curves_validated_against_runs(tmp_path):
+    runs_path = write(tmp_path, "run_id,N,D,loss\na,1e7,1e9,3.5\nb,2e7,1e9,3.3\n")
+    good = write(tmp_path, "run_id,tokens,loss\na,5e8,3.9\na,1e9,3.5\nb,1e9,3.3\n", "curves.csv")
+    runs = load_runs(runs_path, curves=good)
+    assert runs.curves.groupby("run_id").size().to_dict() == {"a": 2, "b": 1}
+    bad = write(tmp_path, "run_id,tokens,loss\nzz,5e8,3.9\n", "bad.csv")
+    with pytest.raises(InputError, match="row 1, column 'run_id': curve point for unknown run id 'zz'"):
+        load_runs(runs_path, curves=bad)
+
+
+def test_drop_highest_loss_and_subset_keep_row_numbers():
+    runs = load_runs(pd.DataFrame({"N": [1e7, 2e7, 3e7, 4e7], "D": [1e9] * 4, "loss": [3.0, 5.0, 2.0, 4.0]}))
+    kept = runs.drop_highest_loss(2)
+    assert sorted(kept.loss.tolist()) == [2.0, 3.0]
+    assert sorted(kept.rows.tolist()) == [1, 3]
+    assert np.all(np.isin(kept.loss, runs.loss))
