@@ -135,7 +135,8 @@ def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
 def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 40) -> pd.DataFrame:
-    """For log-spaced FLOP counts, the run with the lowest (log-log interpolated) loss there."""
+    """For log-spaced FLOP counts, the run with the lowest (log-log interpolated) loss there, where that run is
+    neither the smallest nor the largest model (whose envelope share may be clipped by the ladder's range)."""
     curves = runs.curves
     ids = runs.frame["run_id"].to_numpy()
     n_of = dict(zip(ids, runs.n_params))
@@ -160,7 +161,10 @@ def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 
                     best = (n, v)
         if best is not None:
             rows.append({"flops": float(np.exp(lc)), "n_opt": best[0], "loss": float(np.exp(best[1]))})
-    return pd.DataFrame(rows)
+    env = pd.DataFrame(rows, columns=["flops", "n_opt", "loss"])
+    # Where the smallest or largest model holds the envelope, the optimum may lie outside the ladder: drop those.
+    sizes = [r[0] for r in per_run]
+    return env[(env["n_opt"] > min(sizes)) & (env["n_opt"] < max(sizes))].reset_index(drop=True)
 
 
 def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8) -> ApproachResult:
@@ -201,12 +205,17 @@ def compare_approaches(runs, *, n_resamples: int = 200, seed: int = 0, level: fl
         except InputError as exc:
             skipped.append(f"approach {name}: {exc}")
     results.append(approach3(runs, n_resamples=n_resamples, seed=seed, level=level, fit_result=fit_result))
-    disagreements = []
+    disagreements = find_disagreements(results)
+    return ApproachComparison(tuple(results), tuple(skipped), tuple(disagreements), level)
+
+
+def find_disagreements(results) -> list[str]:
+    """A message for every pair of approaches whose intervals for a do not overlap."""
+    out = []
     for i in range(len(results)):
         for j in range(i + 1, len(results)):
             r, s = results[i], results[j]
             if np.isfinite([r.a_lo, r.a_hi, s.a_lo, s.a_hi]).all() and (r.a_hi < s.a_lo or s.a_hi < r.a_lo):
-                disagreements.append(f"approaches {r.approach.split(':')[0]} and {s.approach.split(':')[0]} disagree "
-                                     f"on a: {r.a:.3f} [{r.a_lo:.3f}, {r.a_hi:.3f}] vs {s.a:.3f} "
-                                     f"[{s.a_lo:.3f}, {s.a_hi:.3f}]")
-    return ApproachComparison(tuple(results), tuple(skipped), tuple(disagreements), level)
+                out.append(f"approaches {r.approach.split(':')[0]} and {s.approach.split(':')[0]} disagree on a: "
+                           f"{r.a:.3f} [{r.a_lo:.3f}, {r.a_hi:.3f}] vs {s.a:.3f} [{s.a_lo:.3f}, {s.a_hi:.3f}]")
+    return out

@@ -1,0 +1,89 @@
+"""The fit / backtest / predict / optimal commands: the same numbers as the Python API, JSON for machines."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_chinchilla_runs
+from scalinglab.cli import main
+from scalinglab.laws.fit import fit
+from scalinglab.laws.optimal import compute_optimal
+from scalinglab.laws.published import published_law
+
+TRUE = dict(E=1.8, A=400.0, B=1500.0, alpha=0.34, beta=0.37)
+
+
+@pytest.fixture()
+def runs_csv(tmp_path):
+    path = tmp_path / "runs.csv"
+    synthetic_chinchilla_runs(noise=0.01, seed=0, **TRUE).to_csv(path, index=False)
+    return path
+
+
+def run_json(capsys, args):
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fit_json_equals_python_api(capsys, runs_csv):
+    out = run_json(capsys, ["fit", str(runs_csv), "--json"])
+    api = fit(runs_csv)
+    assert out["law"] == "chinchilla" and out["converged"] is True
+    assert out["objective"] == pytest.approx(api.objective, rel=1e-12)
+    for k, v in api.params.items():
+        assert out["params"][k] == pytest.approx(v, rel=1e-9)
+    assert out["notes"] == ["flops derived as C = 6·N·D"]
+
+
+def test_fit_with_bootstrap_prints_intervals_and_saves_a_law_file(capsys, runs_csv, tmp_path):
+    saved = tmp_path / "law.json"
+    assert main(["fit", str(runs_csv), "--bootstrap", "50", "--flops", "1e22", "--save", str(saved)]) == 0
+    text = capsys.readouterr().out
+    assert "90% interval" in text and "n_opt@1e+22" in text and "converged" in text
+    out = run_json(capsys, ["optimal", "--flops", "1e22", "--law-file", str(saved), "--json"])
+    law = fit(runs_csv).law
+    assert out["allocations"][0]["n_params"] == pytest.approx(float(law.optimal_n_params(1e22)), rel=1e-6)
+    boot = json.loads(saved.read_text())["bootstrap"]
+    assert boot["n_resamples"] == 50 and {r["quantity"] for r in boot["intervals"]} >= {"a", "b", "n_opt@1e+22"}
+
+
+def test_optimal_uses_published_chinchilla_by_default(capsys):
+    out = run_json(capsys, ["optimal", "--flops", "5.76e23", "--json"])
+    expect = compute_optimal(published_law("hoffmann2022"), 5.76e23)
+    assert out["allocations"][0]["n_params"] == pytest.approx(float(expect.n_params), rel=1e-12)
+    out = run_json(capsys, ["optimal", "--flops", "2.21e19", "--published", "hoffmann2022-tex", "--json"])
+    assert out["allocations"][0]["n_params"] == pytest.approx(389e6, rel=0.01)  # Hoffmann et al. Table A3 row
+
+
+def test_predict(capsys):
+    out = run_json(capsys, ["predict", "--N", "70e9", "--D", "1.4e12", "--json"])
+    assert out["loss"] == pytest.approx(1.69 + 406.4 / 70e9**0.34 + 410.7 / 1.4e12**0.28, rel=1e-12)
+    out = run_json(capsys, ["predict", "--N", "6.34e9", "--D", "242e9", "--U", "25e9", "--published",
+                            "muennighoff2023", "--json"])
+    assert out["loss"] == pytest.approx(2.2256440889984477, rel=1e-12)  # datablations README value
+
+
+def test_backtest_cli(capsys, runs_csv):
+    out = run_json(capsys, ["backtest", str(runs_csv), "--cutoff-flops", "1e17", "--json"])
+    assert out["n_held_out"] == len(out["runs"]) > 0
+    assert out["median_abs_rel_error"] == pytest.approx(np.median([abs(r["rel_error"]) for r in out["runs"]]))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["optimal", "--flops", "0"], "--flops must be a finite number > 0"),
+    (["optimal", "--flops", "1e21", "--published", "nope"], "unknown published law 'nope'"),
+    (["optimal", "--flops", "1e21", "--published", "muennighoff2023"], "also needs unique_tokens"),
+    (["predict", "--N", "1e9"], "needs n_params, n_tokens; give n_tokens"),
+    (["fit", "RUNS", "--law", "gpt"], "unknown law 'gpt'"),
+    (["fit", "RUNS", "--loss", "l1"], "unknown loss 'l1'"),
+    (["fit", "RUNS", "--bootstrap", "1"], "at least 2 resamples"),
+    (["fit", "RUNS", "--law", "data_constrained"], "needs column(s) unique_tokens"),
+    (["optimal", "--flops", "1e21", "--law-file", "missing.json"], "law file not found"),
+    (["fit"], "Missing argument"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, runs_csv, args, needle):
+    args = [str(runs_csv) if a == "RUNS" else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
