@@ -32,13 +32,15 @@ _MULTIPLES = typer.Option("0.5,1,2", "--multiples", help="chinchilla design: mul
 _CORPUS = typer.Option("default", "--corpus", help="'default' or a path to text/JSONL/Parquet/HF dataset")
 _TOKENIZER = typer.Option("byte", "--tokenizer", help="byte, gpt2 or bpe")
 _SEQ = typer.Option(256, "--seq-len", help="context length")
+_POSITIONS = typer.Option("learned", "--positions", help="learned or rotary position encoding")
 _SEED = typer.Option(0, "--seed", help="seed for data order and initialisation")
 _JOBS = typer.Option(2, "--jobs", help="runs trained at once (one per core is fastest for small models)")
 _THREADS = typer.Option(1, "--threads", help="torch threads per run")
 _JSON = typer.Option(False, "--json", help="machine-readable output")
 
 
-def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, seed):
+def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
+            seed):
     from scalinglab.ladder import LadderSettings, chinchilla, grid, isoflop
     from scalinglab.ladder.design import parse_numbers
 
@@ -47,7 +49,7 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
 
         p = get_preset(preset)
         return p.specs(), p.settings
-    settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, seed=seed)
+    settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, positions=positions, seed=seed)
     ctx = settings.shape_context()
     if design == "isoflop":
         if not budgets:
@@ -66,14 +68,15 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
 @ladder_app.command("plan")
 def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, tokens_per_param: str = _TPP,
              budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
-             corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, seed: int = _SEED,
+             corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, positions: str = _POSITIONS,
+             seed: int = _SEED,
              jobs: int = _JOBS, threads: int = _THREADS, as_json: bool = _JSON):
     """Show a ladder's runs, FLOPs and estimated wall time without running anything.
 
     Example: scalinglab ladder plan --design grid --sizes 5e4:4e5:4 --tokens-per-param 10,20,40
     """
     specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
-                              tokenizer, seq_len, seed)
+                              tokenizer, seq_len, positions, seed)
     show_plan(specs, jobs, threads, Console(), as_json=as_json,
               eval_tokens=settings.evals_per_run * settings.eval_tokens)
 
@@ -82,7 +85,8 @@ def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, 
 def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the ladder (created if new)"),
             design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, tokens_per_param: str = _TPP,
             budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
-            corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, seed: int = _SEED,
+            corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, positions: str = _POSITIONS,
+             seed: int = _SEED,
             jobs: int = _JOBS, threads: int = _THREADS,
             trainer: str = typer.Option("torch", "--trainer", help="torch (real training) or synthetic (a known "
                                                                    "law, for trying the pipeline in seconds)"),
@@ -100,7 +104,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     has_design = preset is not None or sizes is not None or budgets is not None
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
-                                  corpus, tokenizer, seq_len, seed)
+                                  corpus, tokenizer, seq_len, positions, seed)
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)

@@ -41,10 +41,10 @@ def _settings(evals: int, eval_tokens: int) -> LadderSettings:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     # 1 decade, 3 budgets × 3 sizes
-    Preset("tiny", budgets=(3e10, 1e11, 3e11), points=3, span=3.0, expected_minutes=2,
+    Preset("tiny", budgets=(2e10, 6.3e10, 2e11), points=3, span=3.0, expected_minutes=2,
            settings=_settings(evals=4, eval_tokens=16384)),
     # 1.5 decades, 4 budgets × 4 sizes: the default
-    Preset("small", budgets=(6.3e10, 2e11, 6.3e11, 2e12), points=4, span=3.0, expected_minutes=8,
+    Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=4, span=3.0, expected_minutes=8,
            settings=_settings(evals=5, eval_tokens=32768)),
     # 2 decades, 5 budgets × 5 sizes
     Preset("medium", budgets=(1e11, 3.2e11, 1e12, 3.2e12, 1e13), points=5, span=4.0, expected_minutes=40,
@@ -53,7 +53,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("large", budgets=(3e11, 1e12, 3.2e12, 1e13, 3.2e13, 1e14), points=5, span=4.0, expected_minutes=200,
            settings=_settings(evals=10, eval_tokens=65536)),
     # for tests: seconds with the synthetic trainer, well under a minute with the real one
-    Preset("test", budgets=(1.5e10, 3e10, 6e10), points=2, span=1.5, expected_minutes=0.5,
+    Preset("test", budgets=(1.5e10, 3e10, 6e10), points=3, span=1.6, expected_minutes=0.5,
            settings=_settings(evals=2, eval_tokens=2048)),
 )}
 

@@ -18,7 +18,7 @@ from scalinglab.ladder.store import RunStore
 
 ASSUMED_MFU = 0.3
 FALLBACK_FLOPS_PER_S = 10e9  # per thread, when the matmul peak cannot be measured
-MIN_STEPS = 400
+MIN_STEPS = 300
 STARTUP_SECONDS = 5.0  # a worker's torch import, corpus load and matmul-peak measurement
 OVERHEAD_SECONDS_PER_TOKEN = 10e-6  # non-matmul work per token at these sizes (element-wise ops, optimiser steps)
 

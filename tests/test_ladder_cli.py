@@ -1,0 +1,49 @@
+"""`scalinglab ladder …` and `scalinglab demo` on bad input: one line on stderr, exit code 2, nothing written."""
+
+import pytest
+
+from scalinglab.cli import main
+
+BAD = [
+    (["ladder", "plan", "--budgets", "-1e11,1e12"], "FLOP budgets must be a finite number > 0"),
+    (["ladder", "plan", "--budgets", "1e11,abc"], "--budgets: cannot read"),
+    (["ladder", "plan", "--design", "grid", "--sizes", "0"], "sizes must be a finite number > 0"),
+    (["ladder", "plan", "--design", "grid"], "needs --sizes"),
+    (["ladder", "plan", "--design", "spiral", "--budgets", "1e12"], "unknown design 'spiral'"),
+    (["ladder", "plan", "--budgets", "1e12", "--tokenizer", "morse"], "unknown tokenizer 'morse'"),
+    (["ladder", "plan", "--budgets", "1e12", "--corpus", "/no/such/corpus.txt"], "data path does not exist"),
+    (["ladder", "plan", "--budgets", "1e12", "--seq-len", "-5"], "seq_len must be >= 1"),
+    (["ladder", "plan", "--budgets", "1e12", "--positions", "sideways"], "unknown positions 'sideways'"),
+    (["ladder", "plan", "--budgets", "1e12", "--points", "0"], "points per budget"),
+    (["ladder", "plan", "--budgets", "1e3"], "too small for an isoFLOP curve"),
+    (["ladder", "plan", "--preset", "huge"], "unknown preset 'huge'"),
+    (["demo", "--preset", "huge"], "unknown preset 'huge'"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a[1:3]) + f" #{i}" for i, (a, _) in enumerate(BAD)])
+def test_bad_ladder_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []          # nothing created on bad input
+
+
+def test_run_validates_the_design_before_creating_the_ladder(tmp_path, capsys):
+    assert main(["ladder", "run", str(tmp_path / "l"), "--budgets", "1e12", "--tokenizer", "morse"]) == 2
+    assert not (tmp_path / "l").exists()
+
+
+def test_status_and_export_of_a_missing_ladder(tmp_path, capsys):
+    assert main(["ladder", "status", str(tmp_path / "none")]) == 2
+    assert "no ladder here" in capsys.readouterr().err
+    assert main(["ladder", "export", str(tmp_path / "none")]) == 2
+
+
+def test_plan_prints_runs_flops_and_wall_time(capsys):
+    assert main(["ladder", "plan", "--budgets", "1e11,1e12", "--points", "3", "--positions", "rotary",
+                 "--seq-len", "128"]) == 0
+    out = capsys.readouterr().out
+    assert "6 runs" in out and "estimated wall time" in out and "1.0 decades" in out

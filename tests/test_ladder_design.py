@@ -1,0 +1,62 @@
+"""Ladder designs: the shape rule and the FLOP arithmetic of each design."""
+
+import math
+
+import pytest
+
+from scalinglab.errors import InputError
+from scalinglab.ladder import LadderSettings, ShapeContext, chinchilla, grid, isoflop, shape_for
+from scalinglab.ladder.design import ASPECT_RANGE, _counts
+from scalinglab.ladder.plan import MIN_STEPS, estimate_wall_seconds, ladder_batch_size
+from scalinglab.train.config import TrainConfig
+
+CTX = ShapeContext(seq_len=128, positions="rotary")
+
+
+@pytest.mark.parametrize("target", [3e4, 1e5, 3e5, 1e6, 1e7])
+def test_shape_rule_hits_the_target_size_with_a_sane_aspect_ratio(target):
+    n_layer, d_model = shape_for(target, CTX)
+    total = _counts(CTX, n_layer, d_model)[0]
+    assert abs(math.log(total / target)) <= 0.1
+    assert ASPECT_RANGE[0] <= d_model / n_layer <= ASPECT_RANGE[1]
+
+
+def test_isoflop_runs_spend_their_budget_and_bracket_the_chinchilla_size():
+    specs = isoflop([1e11, 1e12], points=4, span=3.0, ctx=CTX)
+    for s in specs:
+        budget = 1e11 if s.group == "C1e11" else 1e12
+        assert 6 * s.n_params * s.n_tokens == pytest.approx(budget, rel=0.01)   # D rounded to whole sequences
+    sizes = sorted(s.n_params for s in specs if s.flops_6n < 2e11)
+    n_star = math.sqrt(1e11 / 120)  # D = 20 N (Hoffmann et al. 2022, Table 3)
+    assert sizes[0] < n_star < sizes[-1]
+
+
+def test_grid_and_chinchilla_multiples():
+    g = grid([1e5], [10, 40], CTX)
+    assert [round(s.tokens_per_param) for s in g] == [10, 40]
+    c = chinchilla([1e5], [0.5, 2], CTX)
+    assert [round(s.tokens_per_param) for s in c] == [10, 40]
+
+
+def test_every_run_gets_enough_optimiser_steps():
+    settings = LadderSettings(seq_len=128, positions="rotary")
+    for spec in isoflop([1e11, 1e12], points=4, span=3.0, ctx=CTX):
+        cfg = TrainConfig.from_dict(settings.train_config(spec))
+        steps = spec.n_tokens // (cfg.batch_size * 128)
+        assert steps >= MIN_STEPS or cfg.batch_size == 1
+        assert cfg.batch_size == ladder_batch_size(spec, 128)
+
+
+def test_wall_time_packs_longest_first():
+    specs = isoflop([1e11, 1e12], points=3, span=3.0, ctx=CTX)
+    seconds, one = estimate_wall_seconds(specs, 1e10, jobs=1)
+    _, two = estimate_wall_seconds(specs, 1e10, jobs=2)
+    assert one == pytest.approx(sum(seconds))
+    assert max(seconds) <= two < one
+
+
+def test_bad_sizes_are_one_line_errors():
+    with pytest.raises(InputError, match="target model size"):
+        shape_for(-5, CTX)
+    with pytest.raises(InputError, match="span must be"):
+        isoflop([1e12], span=0.5, ctx=CTX)
