@@ -1,0 +1,129 @@
+"""Shared look of the report's figures: one colour per model size, readable log axes, legends outside the data,
+and reproducible SVG/PNG bytes.
+
+Figures are ``matplotlib.figure.Figure`` objects made without pyplot, so building them never needs a display or
+changes a notebook's backend; in Jupyter a returned figure shows inline like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from contextlib import contextmanager
+
+import matplotlib
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+LOSS_LABEL = "loss (nats/token)"
+FLOPS_LABEL = "training compute C = 6ND (FLOP)"
+PARAMS_LABEL = "parameters N"
+TOKENS_LABEL = "training tokens D"
+FIGSIZE = (6.4, 4.2)
+STYLE = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
+    "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.6, "axes.spines.top": False,
+    "axes.spines.right": False, "svg.hashsalt": "scalinglab", "svg.fonttype": "path", "figure.dpi": 100,
+}
+EXCLUDED_STYLE = {"marker": "x", "color": "0.55", "s": 22, "linewidths": 1.0, "zorder": 2}
+
+
+def _truncated(name: str, top: float = 0.9) -> ListedColormap:
+    """A colormap without its palest end, so every colour stays visible on white."""
+    return ListedColormap(matplotlib.colormaps[name](np.linspace(0.0, top, 256)), name=f"{name}_{top}")
+
+
+SIZE_CMAP = _truncated("viridis")
+COMPUTE_CMAP = _truncated("plasma", 0.85)
+
+
+@contextmanager
+def style():
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def new_figure(ncols: int = 1, figsize=FIGSIZE):
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+class LogColors:
+    """Colour by a positive quantity on a log scale (model size or compute), identical in every figure that shares
+    the instance: build it once from all runs, pass it to each figure."""
+
+    def __init__(self, values, cmap=SIZE_CMAP, label: str = PARAMS_LABEL):
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v) & (v > 0)]
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (1.0, 10.0)
+        if hi <= lo * 1.0001:
+            lo, hi = lo / 1.5, hi * 1.5
+        self.norm, self.cmap, self.label = LogNorm(lo, hi), cmap, label
+
+    def __call__(self, values) -> np.ndarray:
+        return self.cmap(self.norm(np.asarray(values, float)))
+
+    def colorbar(self, fig, ax):
+        bar = fig.colorbar(ScalarMappable(norm=self.norm, cmap=self.cmap), ax=ax, pad=0.01, fraction=0.05)
+        bar.set_label(self.label)
+        return bar
+
+
+def size_colors(n_params) -> LogColors:
+    return LogColors(n_params, SIZE_CMAP, PARAMS_LABEL)
+
+
+def nice_ticks(lo: float, hi: float, target: int = 6) -> np.ndarray:
+    """Round tick values (steps of 1, 2, 2.5 or 5 × 10^k) covering [lo, hi] with about ``target`` ticks."""
+    span = hi - lo
+    if not (span > 0 and math.isfinite(span)):
+        return np.array([lo])
+    raw = span / target
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw)
+    start = math.ceil(lo / step - 1e-9) * step
+    return np.round(np.arange(start, hi + step * 1e-6, step), 10)
+
+
+def loss_axis(ax, values, *, axis: str = "y") -> None:
+    """A log axis for loss with plain round tick labels (2, 2.5, 3 …) instead of 2×10⁰."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    lo, hi = float(v.min()) / 1.02, float(v.max()) * 1.02
+    target = getattr(ax, f"{axis}axis")
+    getattr(ax, f"set_{axis}scale")("log")
+    getattr(ax, f"set_{axis}lim")(lo, hi)
+    target.set_major_locator(FixedLocator(nice_ticks(lo, hi)))
+    target.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def legend_below(fig, ax, ncols: int = 2) -> None:
+    """The legend under the axes, outside the data area."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(handles)), frameon=False)
+
+
+def figure_svg(fig: Figure) -> str:
+    """The figure as SVG text, byte-for-byte reproducible (no date, fixed ids)."""
+    buf = io.StringIO()
+    with style():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def figure_png(fig: Figure, dpi: int = 150) -> bytes:
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
