@@ -54,8 +54,8 @@ def _loss_curves(a: DemoAnalysis, path: Path, plt) -> Path:
         ax.plot(curve["n_tokens"], curve["loss"], "-o", ms=2.5, lw=1.2, color=colors[g],
                 label=None if g in seen else _budget_label(runs.flops[labels == g].mean()))
         seen.add(g)
-    ax.set(xscale="log", yscale="log", xlabel="training tokens D", ylabel="validation loss (nats/byte)",
-           title="Loss curves of the ladder (each run: warm-up then cosine over its own budget)")
+    ax.set(xscale="log", xlabel="training tokens D", ylabel="validation loss (nats/byte)",
+           title="Loss curves (each run: warm-up, cosine over its own budget)")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

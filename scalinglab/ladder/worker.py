@@ -88,7 +88,9 @@ def main() -> int:
         if not getattr(result, "completed", True):
             emit("stopped")
             return EXIT_STOPPED
-        metrics = result_metrics(result) | {"wall_seconds": time.perf_counter() - start}
+        # The trainer's elapsed time spans every attempt of a resumed run; fall back to this attempt's.
+        elapsed = _number(getattr(result, "elapsed_s", None)) or time.perf_counter() - start
+        metrics = result_metrics(result) | {"wall_seconds": elapsed}
         curve = [[_number(t), _number(v)] for t, v in (getattr(result, "curve", None) or [])]
         emit("done", metrics=metrics, curve=[p for p in curve if None not in p])
         return 0

@@ -1,0 +1,53 @@
+"""Ladder wall time with job packing (J jobs × 1 thread) against one job at a time using every core (1 job × J threads).
+
+Same ladder, same machine, same process tree, run back to back in fresh directories; prints both wall times and the
+ratio. On small models the packed ladder should win: a 64-wide matmul does not split well across cores, while two
+independent runs keep both cores busy (and the start-up of one run overlaps the training of another).
+
+    .venv/bin/python benchmarks/ladder_packing.py              # the demo's `test` preset, ~2 × 1 min on 2 cores
+    .venv/bin/python benchmarks/ladder_packing.py --preset tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from scalinglab.demo.presets import get_preset
+from scalinglab.ladder import RunStore, register, run_ladder
+
+
+def wall_time(preset_name: str, jobs: int, threads: int, root: Path) -> tuple[float, float]:
+    preset = get_preset(preset_name)
+    store = RunStore(root / f"j{jobs}t{threads}")
+    register(store, preset.specs(), preset.settings)
+    start = time.perf_counter()
+    summary = run_ladder(store, jobs=jobs, threads=threads, show_progress=False)
+    wall = time.perf_counter() - start
+    if summary.failed or summary.stopped:
+        raise SystemExit(f"ladder did not finish: {summary}")
+    tokens_per_s = [r.metrics["tokens_per_s"] for r in store.runs("done")]
+    return wall, sum(tokens_per_s) / len(tokens_per_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="test")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        packed, packed_tps = wall_time(args.preset, args.cores, 1, root)
+        serial, serial_tps = wall_time(args.preset, 1, args.cores, root)
+    n = len(get_preset(args.preset).specs())
+    print(f"ladder '{args.preset}' ({n} runs) on {args.cores} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"  packed     {args.cores} jobs × 1 thread : {packed:7.1f} s   mean {packed_tps:,.0f} tokens/s per run")
+    print(f"  one-by-one 1 job × {args.cores} threads : {serial:7.1f} s   mean {serial_tps:,.0f} tokens/s per run")
+    print(f"  packing speed-up: {serial / packed:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
