@@ -16,6 +16,8 @@ from scalinglab.laws.solver import minimize_batched
 from scalinglab.runs import Runs, load_runs
 
 SMOOTH_DELTA = 0.1        # continuation: starts first descend a smoother Huber (δ = 0.1), then the requested δ
+SCREEN_POINTS = 24        # screening stage: every grid start first descends on this many runs spread over compute
+N_BEST_RAW = 8            # the best raw starts (by full objective) always reach the final stage too
 NEAR_OPTIMUM_RTOL = 0.03  # local optima within 3 % of the best objective count as "near-optimal" (see FitResult)
 
 
@@ -151,15 +153,8 @@ def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asy
         starts = np.vstack([starts, start.theta()])
     starts = np.unique(starts[:, free], axis=0)
     with threadpool_limits(1):  # tiny matmuls: BLAS threading costs more than it saves
-        if loss == "huber" and delta < SMOOTH_DELTA:
-            obj.delta = SMOOTH_DELTA
-            smooth = minimize_batched(obj, starts, ftol=1e-6, max_iter=max_iter, merge_decimals=3)
-            obj.delta = delta
-            ok = np.isfinite(smooth.objective)
-            _, first = np.unique(np.round(smooth.theta[ok], 3), axis=0, return_index=True)
-            # Finish both the smoothed minima and the raw starts' best few, so continuation never loses the best basin.
-            starts = np.vstack([smooth.theta[ok][np.sort(first)], starts[np.argsort(obj.value(starts))[:8]]])
-        res = minimize_batched(obj, starts, max_iter=max_iter, merge_decimals=6)
+        res = _multistart(obj, law_cls, runs, starts, loss=loss, delta=delta, asymmetry=asymmetry, hold=hold,
+                          start=start, max_iter=max_iter)
     order = np.argsort(res.objective)
     best = int(order[0])
     if not np.isfinite(res.objective[best]):
@@ -171,6 +166,39 @@ def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asy
                      converged=bool(res.converged[best]), message=str(res.message[best]), n_points=len(runs),
                      n_starts=len(starts), loss=loss, delta=delta, asymmetry=asymmetry, held=tuple(hold), runs=runs,
                      near_optima=near)
+
+
+def _multistart(obj, law_cls, runs, starts, *, loss, delta, asymmetry, hold, start, max_iter):
+    """Solve from every start in stages, each a single batched solve, keeping every distinct end point:
+
+    1. screening — on SCREEN_POINTS runs spread evenly over compute, with the Huber δ raised to SMOOTH_DELTA (a
+       smoother surface); thousands of starts collapse into a few dozen basins cheaply;
+    2. smoothing — those end points (plus the N_BEST_RAW best raw starts) on all runs at δ = SMOOTH_DELTA;
+    3. final — the distinct results on the requested objective, to full precision.
+    Stages are skipped when they would not help (few runs, least squares, or δ already ≥ SMOOTH_DELTA).
+    """
+    smooth_delta = max(delta, SMOOTH_DELTA)
+    best_raw = starts[np.argsort(obj.value(starts))[:N_BEST_RAW]]
+
+    def distinct(result, decimals):
+        ok = np.isfinite(result.objective)
+        _, first = np.unique(np.round(result.theta[ok], decimals), axis=0, return_index=True)
+        return np.vstack([result.theta[ok][np.sort(first)], best_raw])
+
+    candidates = starts
+    if len(runs) > 2 * SCREEN_POINTS and len(starts) > N_BEST_RAW:
+        idx = np.argsort(runs.flops, kind="stable")[np.linspace(0, len(runs) - 1, SCREEN_POINTS).round().astype(int)]
+        screen, _ = make_objective(law_cls, runs.subset(idx), loss=loss, delta=smooth_delta, asymmetry=asymmetry,
+                                   hold=hold, start=start)
+        # Screening only needs basins: starts within ~0.05 of each other in every parameter are merged.
+        candidates = distinct(minimize_batched(screen, starts, ftol=1e-5, max_iter=max_iter, merge_decimals=1,
+                                               merge_every=2), 2)
+    if loss == "huber" and delta < SMOOTH_DELTA:
+        obj.delta = SMOOTH_DELTA
+        smooth = minimize_batched(obj, candidates, ftol=1e-6, max_iter=max_iter, merge_decimals=3)
+        obj.delta = delta
+        candidates = distinct(smooth, 3)
+    return minimize_batched(obj, candidates, max_iter=max_iter, merge_decimals=6)
 
 
 def _distinct_optima(law_cls, obj, thetas, objectives, converged) -> tuple[Optimum, ...]:

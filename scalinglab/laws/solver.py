@@ -42,18 +42,18 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
     mu = np.where(interior, 0.0, lo)
     need = ~interior & (norm(lo) > radius)
     if need.any():
-        # ‖s(μ)‖ falls monotonically in μ: bisect log(μ − lo) between a tiny shift and one large enough.
-        gn = np.linalg.norm(gV[need], axis=1)
-        a = np.log(1e-12 * scale[need])
-        b = np.log(gn / radius[need] + scale[need])
-        e_n, gV_n, lo_n, r_n = ev[need], gV[need], lo[need], radius[need]
+        # ‖s(μ)‖ = Δ: Newton's method on 1/‖s(μ)‖ − 1/Δ, which is nearly linear in μ (Moré & Sorensen 1983);
+        # started left of the root at the positive-definite shift, its iterates rise monotonically to it.
+        e_n, g2, r_n = ev[need], gV[need] ** 2, radius[need]
+        m = lo[need]
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            for _ in range(60):
-                mid = 0.5 * (a + b)
-                m = lo_n + np.exp(mid)
-                too_long = np.sqrt(np.sum((gV_n / (e_n + m[:, None])) ** 2, axis=1)) > r_n
-                a, b = np.where(too_long, mid, a), np.where(too_long, b, mid)
-        mu[need] = lo_n + np.exp(b)
+            for _ in range(12):
+                d = e_n + m[:, None]
+                s2 = np.sum(g2 / d**2, axis=1)
+                s3 = np.sum(g2 / d**3, axis=1)
+                norm_s = np.sqrt(s2)
+                m = m + (norm_s - r_n) / r_n * s2 / s3
+        mu[need] = np.where(np.isfinite(m), m, lo[need] + np.sqrt(np.sum(g2, axis=1)) / r_n)
     coef = -gV / (ev + mu[:, None])
     step = np.einsum("bpk,bk->bp", V, coef)
     predicted = -(np.sum(gV * coef, axis=1) + 0.5 * np.sum(ev * coef * coef, axis=1))
@@ -81,6 +81,7 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     message[done] = "objective not finite at start"
     leader = np.arange(B)
     f_window = f.copy()
+    ev_all, V_all = np.linalg.eigh(H)  # refreshed only for rows whose Hessian changed (accepted steps)
     if merge_decimals is not None and per_row:
         raise ValueError("merging starts is only valid when all rows share one objective")
 
@@ -102,8 +103,7 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        ev, V = np.linalg.eigh(H[act])
-        step, predicted, decrement = _trust_region_step(ev, V, g[act], radius[act])
+        step, predicted, decrement = _trust_region_step(ev_all[act], V_all[act], g[act], radius[act])
         tiny = decrement <= ftol * np.maximum(np.abs(f[act]), 1e-300)
         if tiny.any():
             idx = act[tiny]
@@ -132,6 +132,7 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             theta[acc] = trial[ok]
             fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
             f[acc], g[acc], H[acc] = fa, ga, Ha
+            ev_all[acc], V_all[acc] = np.linalg.eigh(Ha)
     while np.any(leader[leader] != leader):
         leader = leader[leader]
     merged = leader != np.arange(B)
