@@ -19,8 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from scalinglab.errors import InputError
-
-FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D: forward (2ND) + backward (4ND) matmul FLOPs (Kaplan et al. 2020, Sec. 2.1)
+from scalinglab.runs.table import FLOPS_PER_PARAM_TOKEN
 _ALIASES = {"N": "n_params", "D": "n_tokens", "C": "flops", "U": "unique_tokens"}
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalinglab.errors import InputError
 
 REQUIRED = ("n_params", "n_tokens", "flops", "loss")
 NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed")
-FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6·N·D (Kaplan et al. 2020, Sec. 2.1)
+FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D: forward (2ND) + backward (4ND) matmul FLOPs (Kaplan et al. 2020, Sec. 2.1)
 
 
 @dataclass(frozen=True)
