@@ -10,6 +10,7 @@ position is just the number of windows consumed, so it resumes exactly.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -55,7 +56,11 @@ def load_tokens(cfg: DataConfig) -> TokenData:
     """Prepared tokens for ``cfg`` (built and cached on first use) split into train / held-out."""
     folder = cache_dir() / f"tokens-{_cache_key(cfg)}"
     if not (folder / "meta.json").is_file():
-        _build(cfg, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.with_name(f".{folder.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # parallel ladder jobs: one builds, the others wait and reuse it
+            if not (folder / "meta.json").is_file():
+                _build(cfg, folder)
     meta = json.loads((folder / "meta.json").read_text())
     tokens = np.load(folder / "tokens.npy", mmap_mode="r")
     token_bytes = np.load(folder / "token_bytes.npy")
