@@ -2,7 +2,7 @@
 and the JSON of every number.
 
 ``write_report("runs.csv", "report.html")`` writes ``report.html``, ``report.json`` and ``report_figures/*.svg``
-(+ ``.png``) beside it, and returns a ``ReportFiles`` naming them.
+(+ ``.png`` with ``png=True``) beside it, and returns a ``ReportFiles`` naming them.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def make_report(path, *, curves=None, drop_highest: int = 0, exclude=(), options
 
 
 def write_report(path, out="report.html", *, curves=None, drop_highest: int = 0, exclude=(),
-                 options: ReportOptions = ReportOptions(), png: bool = True) -> ReportFiles:
+                 options: ReportOptions = ReportOptions(), png: bool = False) -> ReportFiles:
     """Compute and write the report for a runs file or ladder directory ``path`` to ``out`` (an .html file)."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
@@ -89,8 +89,8 @@ def write_report(path, out="report.html", *, curves=None, drop_highest: int = 0,
     return write_data(data, out, png=png)
 
 
-def write_data(data: ReportData, out: Path, *, png: bool = True) -> ReportFiles:
-    """Write an already computed report: page, JSON and figure files."""
+def write_data(data: ReportData, out: Path, *, png: bool = False) -> ReportFiles:
+    """Write an already computed report: page, JSON and SVG figure files (+ PNG at 150 dpi with ``png``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out.with_name(f"{out.stem}_figures")

@@ -16,7 +16,7 @@ from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.report.plotting import (
     COMPUTE_CMAP, EXCLUDED_STYLE, FLOPS_LABEL, LOSS_LABEL, PARAMS_LABEL, TOKENS_LABEL, LogColors, legend_below,
-    loss_axis, new_figure, size_colors, style,
+    log_axis, loss_axis, new_figure, size_colors, style,
 )
 
 MAX_BAND_SAMPLES = 200
@@ -83,7 +83,7 @@ def loss_vs_compute(runs, law, *, budgets=(), excluded=None, boot=None, colors: 
                 ax.plot(alloc.flops, alloc.loss, "*", color="crimson", ms=10, mec="k", mew=0.5, zorder=4,
                         label="forecast at the report's budgets")
         ax.axvline(max_c, color="0.4", lw=0.8, ls=":", label="largest fitted run")
-        ax.set_xscale("log")
+        log_axis(ax, "x")
         loss_axis(ax, losses)
         ax.set(xlabel=FLOPS_LABEL, ylabel=LOSS_LABEL, title="Loss vs compute with the fitted frontier")
         colors.colorbar(fig, ax)
@@ -125,6 +125,9 @@ def compute_optimal_allocation(law, runs, *, budgets=(), minima=None, envelope=N
             ax_n.plot(b.flops, b.n_params, "*", color="crimson", ms=10, mec="k", mew=0.5, zorder=5,
                       label="report's budgets")
             ax_d.plot(b.flops, b.n_tokens, "*", color="crimson", ms=10, mec="k", mew=0.5, zorder=5)
+        for ax in (ax_n, ax_d):
+            log_axis(ax, "x")
+            log_axis(ax, "y")
         ax_n.set_title("Compute-optimal model size N_opt(C)")
         ax_d.set_title("Compute-optimal training tokens D_opt(C)")
         colors.colorbar(fig, ax_d)
@@ -157,7 +160,7 @@ def isoflop_profiles(runs, law, *, minima=None):
         if minima is not None and len(minima):
             ax.plot(minima["n_opt"], minima["loss_min"], "o", mfc="none", mec="k", ms=7, zorder=5,
                     label="parabola minimum (approach 2)")
-        ax.set_xscale("log")
+        log_axis(ax, "x")
         loss_axis(ax, losses)
         ax.set(xlabel=PARAMS_LABEL, ylabel=LOSS_LABEL, title="IsoFLOP profiles")
         colors.colorbar(fig, ax)
@@ -182,7 +185,7 @@ def loss_curves(runs, *, colors: LogColors | None = None):
         fig, ax = new_figure()
         ax.add_collection(LineCollection(segments, colors=colors(np.array(cols)), linewidths=1.1, alpha=0.9))
         ax.autoscale_view()
-        ax.set_xscale("log")
+        log_axis(ax, "x")
         loss_axis(ax, np.concatenate([s[:, 1] for s in segments]))
         ax.set(xlabel=TOKENS_LABEL, ylabel=LOSS_LABEL, title="Loss curves (evaluation loss during training)")
         colors.colorbar(fig, ax)
@@ -198,7 +201,8 @@ def residuals(fit_result, *, colors: LogColors | None = None):
         fig, ax = new_figure()
         ax.axhline(0, color="k", lw=0.8)
         ax.scatter(runs.flops, rel, c=colors(runs.n_params), s=16, zorder=3, edgecolors="none")
-        ax.set(xscale="log", xlabel=FLOPS_LABEL, ylabel="(predicted − actual) / actual loss (%)",
+        log_axis(ax, "x")
+        ax.set(xlabel=FLOPS_LABEL, ylabel="(predicted − actual) / actual loss (%)",
                title=f"Residuals of the {fit_result.law.name} fit ({fit_result.n_points} runs)")
         lim = max(float(np.max(np.abs(rel))) * 1.1, 0.5)
         ax.set_ylim(-lim, lim)
@@ -243,7 +247,8 @@ def coverage_plot(section):
             if m.law.success:
                 k = np.geomspace(1, m.n_samples, 100)
                 ax.plot(k, m.law.predict(k), "-", color=color, lw=1)
-        ax.set(xscale="log", xlabel="samples per problem k", ylabel="coverage (pass@k)", ylim=(0, 1),
+        log_axis(ax, "x")
+        ax.set(xlabel="samples per problem k", ylabel="coverage (pass@k)", ylim=(0, 1),
                title="Repeated sampling: coverage with the fitted law exp(−a·k^(−b))")
         legend_below(fig, ax, ncols=4)
     return fig

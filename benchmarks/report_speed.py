@@ -1,0 +1,64 @@
+"""Benchmark: ``scalinglab report`` on 1,000 runs must take under 10 s on the project's 2-core machine.
+
+The runs are a synthetic isoFLOP ladder (20 budgets × 50 sizes, loss from a known Chinchilla law with 1 % noise, a
+10-point loss curve each), written to a CSV like a user's file. The whole command is timed — loading, the fit,
+200 bootstrap resamples, Chinchilla's approaches, the backtest, seven figures (SVG + PNG) and the page — and each
+stage separately, so a slow stage is visible. Prints seconds and the ratio to the 10 s budget (< 1 is a pass).
+
+Run: .venv/bin/python benchmarks/report_speed.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BUDGET_SECONDS = 10.0
+
+
+def synthetic_ladder(n_budgets: int = 20, sizes: int = 50, points: int = 10, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    C = np.repeat(np.geomspace(1e17, 1e21, n_budgets), sizes)
+    N = np.sqrt(C / 120) * np.tile(np.geomspace(1 / 8, 8, sizes), n_budgets)
+    D = C / (6 * N)
+
+    def law(n, d):
+        return 1.8 + 400 / n ** 0.34 + 1500 / d ** 0.37
+
+    ids = [f"run{i:04d}" for i in range(N.size)]
+    loss = law(N, D) * np.exp(0.01 * rng.standard_normal(N.size))
+    frac = np.geomspace(0.1, 1.0, points)
+    curves = pd.DataFrame({"run_id": np.repeat(ids, points), "n_tokens": (D[:, None] * frac).ravel(),
+                           "loss": (law(N[:, None], D[:, None] * frac) * (loss / law(N, D))[:, None]).ravel()})
+    return pd.DataFrame({"run_id": ids, "n_params": N, "n_tokens": D, "loss": loss}), curves
+
+
+def main() -> int:
+    from scalinglab.report import analyse, load_input, write_data
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs, curves = synthetic_ladder()
+        runs.to_csv(Path(tmp) / "runs.csv", index=False)
+        curves.to_csv(Path(tmp) / "curves.csv", index=False)
+        t0 = time.perf_counter()
+        data = load_input(Path(tmp) / "runs.csv", curves=Path(tmp) / "curves.csv")
+        t1 = time.perf_counter()
+        result = analyse(data)
+        t2 = time.perf_counter()
+        files = write_data(result, Path(tmp) / "report.html")
+        t3 = time.perf_counter()
+        size = files.html.stat().st_size
+    total = t3 - t0
+    print(f"{len(runs)} runs: load {t1 - t0:.2f} s, analysis {t2 - t1:.2f} s, figures + page {t3 - t2:.2f} s")
+    print(f"report for {len(runs)} runs: {total:.2f} s; ratio to the {BUDGET_SECONDS:g} s budget: "
+          f"{total / BUDGET_SECONDS:.2f} ({'pass' if total < BUDGET_SECONDS else 'FAIL'}); page {size / 1e6:.1f} MB")
+    return 0 if total < BUDGET_SECONDS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""CLI: ``scalinglab report`` — parse options, delegate to ``scalinglab.report.write_report``, print where it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def report_cmd(
+    source: Annotated[Path, typer.Argument(help="Runs table (CSV, Parquet, JSON) or a ladder directory.",
+                                           metavar="RUNS_OR_LADDER_DIR")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The HTML file to write; report.json and "
+                                                          "report_figures/ go beside it.")] = Path("report.html"),
+    curves: Annotated[Optional[Path], typer.Option(help="Per-run loss curves (run_id, n_tokens, loss).")] = None,
+    law: Annotated[str, typer.Option(help="chinchilla | kaplan | kaplan_n | kaplan_d | kaplan_c | saturating | "
+                                          "data_constrained")] = "chinchilla",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over runs for intervals (0: none).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for the bootstrap.")] = 0,
+    level: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+    flops: Annotated[Optional[list[float]], typer.Option(help="Budgets for the allocation table (repeat); default "
+                                                              "four decades from the largest run up.")] = None,
+    drop_highest: Annotated[int, typer.Option(help="Exclude the K highest-loss runs.")] = 0,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Exclude a run by run_id or 'row K' (repeat).")] = None,
+    plan: Annotated[Optional[list[str]], typer.Option(help="Planner request with the fitted law, e.g. 'flops=1e24' or "
+                                                           "'accelerator=h100,count=1024,days=30' (repeat).")] = None,
+    counts: Annotated[Optional[Path], typer.Option(help="Per-problem sample counts (model, problem, n, correct) "
+                                                        "for the test-time section.")] = None,
+    no_approaches: Annotated[bool, typer.Option("--no-approaches", help="Skip Chinchilla approaches 1-2.")] = False,
+    no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the backtest.")] = False,
+    png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 150-dpi PNG.")] = False,
+) -> None:
+    """Write one self-contained HTML page: the fitted law with intervals, figures, the compute-optimal allocation and
+    how far to trust it; plus the numbers as JSON and the figures as files.
+
+    Example: scalinglab report runs.csv -o report.html --plan 'flops=1e24'
+    """
+    from scalinglab.report import ReportOptions, write_report
+
+    options = ReportOptions(law=law, n_resamples=bootstrap, seed=seed, level=level,
+                            budgets=tuple(flops) if flops else None, approaches=not no_approaches,
+                            backtest=not no_backtest, plans=tuple(plan or ()),
+                            counts=None if counts is None else str(counts))
+    files = write_report(source, out, curves=curves, drop_highest=drop_highest, exclude=tuple(exclude or ()),
+                         options=options, png=png)
+    typer.echo(f"wrote {files.html} ({len(files.data.runs)} runs fitted, trust: {files.data.trust.worst}), "
+               f"{files.json} and {len(files.figures)} figure files in {files.html.stem}_figures/")
+
+def register(app: typer.Typer) -> None:
+    """Add ``scalinglab report`` to the main app."""
+    app.command("report")(report_cmd)
