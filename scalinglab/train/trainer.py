@@ -4,7 +4,8 @@ exact resumption from checkpoints, and throughput / MFU measurement.
 ``train(cfg, run_dir)`` is idempotent: a finished run returns its saved result; an interrupted one continues
 from its last checkpoint and ends with bit-identical losses, because the checkpoint holds the model, the
 optimiser state, the step (which fixes the data position and the learning rate) and the RNG state, and every
-other quantity is a pure function of the config. Same config, same seed, same thread count → same loss bits.
+other quantity is a pure function of the config. Same config, same seed, same thread count → same loss bits
+(a different thread count changes the summation order inside matmuls, hence the last bits: set ``threads``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -150,13 +152,17 @@ class _Run:
                     "train_time_s": 0.0, "elapsed_s": 0.0, "last_train_loss": float("nan"), "completed": False}
         if state.get("format") != CHECKPOINT_FORMAT:
             raise InputError(f"{self.run_dir / ckpt.CHECKPOINT_FILE}: unknown checkpoint format")
+        if state.get("threads", self.threads) != self.threads:
+            warnings.warn(f"{self.run_dir}: resuming with {self.threads} threads, checkpointed with "
+                          f"{state['threads']}; losses may differ from an uninterrupted run in the last bits")
         self.model.load_state_dict(state.pop("model"))
         self.opt.load_state_dict(state.pop("optimizer"))
         torch.set_rng_state(state.pop("torch_rng").cpu())
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
-        ckpt.save_checkpoint(self.run_dir, {**state, "format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+        ckpt.save_checkpoint(self.run_dir, {**state, "format": CHECKPOINT_FORMAT, "threads": self.threads,
+                                            "model": self.model.state_dict(),
                                             "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state()})
 
     def _train_from(self, state: dict[str, Any]) -> None:
