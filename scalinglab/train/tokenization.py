@@ -18,6 +18,7 @@ from scalinglab.errors import InputError
 
 SEPARATOR = "\n\n"
 _CHUNK_CHARS = 1 << 20  # encode about 1 MB of text per call
+_BATCH_CHUNKS = 8  # chunks encoded together, in parallel across cores by the tokenizers library
 
 
 class ByteTokenizer:
@@ -48,7 +49,13 @@ class BPETokenizer:
 
     def encode_documents(self, docs: Iterable[str]) -> np.ndarray:
         dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
-        parts = [np.asarray(self._tok.encode(text).ids, dtype=dtype) for text in _chunks(docs)]
+        parts, group = [], []
+        for text in _chunks(docs):
+            group.append(text)
+            if len(group) == _BATCH_CHUNKS:
+                parts += [np.asarray(e.ids, dtype=dtype) for e in self._tok.encode_batch(group)]
+                group = []
+        parts += [np.asarray(e.ids, dtype=dtype) for e in self._tok.encode_batch(group)] if group else []
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
     def decode(self, ids: Iterable[int]) -> str:
