@@ -19,7 +19,7 @@ from scalinglab.laws.backtest import BacktestResult, backtest
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap
 from scalinglab.laws.fit import FitResult, fit, resolve_law
 from scalinglab.laws.optimal import Allocation, compute_optimal
-from scalinglab.report.planning import PlanSection, plan_sections
+from scalinglab.report.planning import PlanSection, parse_request, plan_sections
 from scalinglab.report.sources import ReportInput
 from scalinglab.report.testtime import TestTimeSection, testtime_section
 from scalinglab.report.trust import Trust, assess
@@ -127,6 +127,9 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
     resolve_law(options.law)
     if options.n_resamples and options.n_resamples < 2:
         raise InputError(f"--bootstrap needs 0 (no intervals) or at least 2 resamples, got {options.n_resamples}")
+    for request in options.plans:
+        parse_request(request)  # bad requests fail before the slow part
+    tt = testtime_section(options.counts, seed=options.seed) if options.counts is not None else None
     runs, notes = data.runs, []
     result = fit(runs, options.law, **_fit_kwargs(options.law))
     if not result.converged:
@@ -172,7 +175,6 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
             except InputError as exc:
                 notes.append(f"backtest: {exc}")
     plans = plan_sections(options.plans, result) if options.plans else ()
-    tt = testtime_section(options.counts, seed=options.seed) if options.counts is not None else None
     trust = assess(runs, result, boot, comparison, bt, optimal)
     return ReportData(input=data, options=options, fit=result, boot=boot, approaches=comparison, backtest=bt,
                       optimal=optimal, budgets=budgets, trust=trust, plans=tuple(plans), testtime=tt,

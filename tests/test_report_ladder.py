@@ -1,0 +1,144 @@
+"""The report for a tiny ladder (its SQLite store read in place): every section, every number equal to the fit and the
+result objects behind it, failed and diverged runs listed with their reason, the figure files and the JSON."""
+
+import base64
+import json
+import math
+
+import numpy as np
+import pytest
+from report_helpers import FAILED_ERROR, Page, shown, tiny_ladder_report
+
+from scalinglab.laws.optimal import compute_optimal
+from scalinglab.report.html import interval, num, pct
+
+SECTIONS = ["summary", "trust", "fit", "allocation", "figures", "backtest", "plan", "runs", "notes"]
+FIGURES = ["loss_vs_compute", "compute_optimal", "isoflop", "loss_curves", "residuals", "backtest"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    files, ids = tiny_ladder_report(tmp_path_factory)
+    return files, ids, files.html.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def page(report):
+    return Page(report[2])
+
+
+def _rows(page, table):
+    return {row[0][0]: row for row in page.tables[table]}
+
+
+def test_every_section_and_figure_is_present_in_order(page):
+    assert page.sections == SECTIONS
+    assert list(page.images) == [f"fig-{f}" for f in FIGURES]
+    assert page.scripts == 0
+
+
+def test_fitted_parameters_shown_are_the_fit_results(report, page):
+    data = report[0].data
+    fit, boot = data.fit, data.boot
+    rows = _rows(page, "fit-params")
+    expected = dict(fit.params, a=fit.law.a_exponent, b=fit.law.b_exponent)
+    assert set(rows) == set(expected)
+    for name, value in expected.items():
+        text, full = rows[name][1]
+        assert float(full) == pytest.approx(value, rel=1e-12)
+        assert text == shown(num(value))
+        iv = boot.interval(name)
+        assert rows[name][3][0] == shown(interval(iv["lo"], iv["hi"]))
+        assert rows[name][5][0] == shown(interval(iv["lo_total"], iv["hi_total"]))
+    summary = _rows(page, "fit-summary")
+    assert float(summary["objective (at the optimum)"][1][1]) == fit.objective
+    assert float(summary["R² of loss"][1][1]) == pytest.approx(fit.r_squared, rel=1e-12)
+    # every planned run but the failed and the diverged one
+    assert float(summary["runs fitted"][1][1]) == fit.n_points == report[1]["n_planned"] - 2
+
+
+def test_allocation_table_is_the_fitted_laws_optimum(report, page):
+    data = report[0].data
+    budgets = np.array(data.budgets)
+    assert budgets.tolist() == [1e12, 1e13, 1e14, 1e15]  # four decades from above the largest run (3e11 FLOP)
+    alloc = compute_optimal(data.fit.law, budgets)
+    rows = page.tables["allocation"]
+    assert len(rows) == 4
+    for row, c, n, d, loss in zip(rows, budgets, alloc.n_params, alloc.n_tokens, alloc.loss):
+        assert float(row[0][1]) == c
+        assert float(row[1][1]) == pytest.approx(math.log10(c / data.runs.flops.max()), rel=1e-12)
+        assert float(row[2][1]) == pytest.approx(n, rel=1e-12)
+        assert float(row[3][1]) == pytest.approx(d, rel=1e-12)
+        assert float(row[5][1]) == pytest.approx(loss, rel=1e-12)
+        iv = data.boot.interval(f"n_opt@{c:.3g}")
+        assert row[6][0] == shown(interval(iv["lo_total"], iv["hi_total"], 3))
+
+
+def test_failed_and_diverged_runs_are_listed_with_their_reason_and_not_fitted(report, page):
+    files, ids, html = report
+    status = {row[0][0]: row[-1][0] for row in page.tables["runs-table"]}
+    assert len(status) == ids["n_planned"]
+    assert status[ids["failed"]] == f"excluded: failed: {FAILED_ERROR}"
+    assert status[ids["diverged"]].startswith("excluded: diverged: final loss")
+    assert sum(s == "fitted" for s in status.values()) == ids["n_planned"] - 2
+    assert ids["diverged"] not in set(files.data.fit.runs.frame["run_id"])
+    assert "&lt;at step 7&gt;" in html and "<at step 7>" not in html   # the stored error text is escaped
+
+
+def test_runs_table_errors_are_the_fit_residuals(report, page):
+    fit = report[0].data.fit
+    rows = {row[0][0]: row for row in page.tables["runs-table"] if row[-1][0] == "fitted"}
+    rel = np.expm1(fit.residuals)
+    for rid, r in zip(fit.runs.frame["run_id"], rel):
+        assert float(rows[rid][6][1]) == pytest.approx(r, rel=1e-12)
+        assert rows[rid][6][0] == pct(r)
+
+
+def test_trust_box_states_extrapolation_in_decades_and_flags_a_far_forecast(report, page):
+    data = report[0].data
+    checks = {row[1][0]: row[0][0] for row in page.tables["trust-checks"]}
+    # The largest budget (1e15) lies log10(1e15 / 3e11) ≈ 3.5 decades beyond a ladder spanning 1 decade.
+    assert checks["extrapolation"] == "warning"
+    decades = [float(row[1][1]) for row in page.tables["trust-budgets"]]
+    assert decades == pytest.approx([math.log10(c / data.runs.flops.max()) for c in data.budgets], rel=1e-12)
+    assert set(checks) >= {"extrapolation", "intervals", "approaches", "near-optimal fits", "backtest"}
+
+
+def test_backtest_table_is_the_backtest_result(report, page):
+    bt = report[0].data.backtest
+    held = report[0].data.runs.flops > 2e11
+    assert bt.cutoff_flops < 2e11 and len(bt.table) == held.sum() >= 2   # the 3e11 budget is held out
+    rows = page.tables["backtest-runs"]
+    assert [float(r[5][1]) for r in rows] == pytest.approx(bt.table["predicted"].tolist(), rel=1e-12)
+    assert [r[6][0] for r in rows] == [pct(e) for e in bt.table["rel_error"]]
+
+
+def test_planner_section_plans_with_the_fitted_law(report):
+    files = report[0]
+    fit = files.data.fit
+    plan = json.loads(files.json.read_text())["plans"][0]
+    assert plan["request"] == "flops=1e13"
+    assert plan["plan"]["law"]["params"] == pytest.approx(fit.params, rel=1e-12)
+    assert plan["plan"]["allocation"]["n_params"] == pytest.approx(float(compute_optimal(fit.law, 1e13).n_params),
+                                                                  rel=1e-9)
+
+
+def test_json_holds_the_same_numbers_as_the_page(report):
+    files, ids = report[0], report[1]
+    data = json.loads(files.json.read_text())
+    assert data["fit"]["params"] == pytest.approx(files.data.fit.params, rel=1e-12)
+    assert data["n_runs_fitted"] == ids["n_planned"] - 2 and data["n_runs_excluded"] == 2
+    assert {r["reason"].split(":")[0] for r in data["excluded"]} == {"failed", "diverged"}
+    assert [r["flops"] for r in data["compute_optimal"]] == [1e12, 1e13, 1e14, 1e15]
+    assert data["trust"]["worst"] == "warning"
+
+
+def test_figures_are_embedded_svg_and_written_as_files(report, page):
+    files = report[0]
+    fig_dir = files.html.with_name("report_figures")
+    for name in FIGURES:
+        src = page.images[f"fig-{name}"]
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+        assert svg == (fig_dir / f"{name}.svg").read_text(encoding="utf-8")
+        assert (fig_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
