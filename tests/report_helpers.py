@@ -45,7 +45,7 @@ def make_tiny_ladder(path, *, seed: int = 0) -> dict:
 
 
 class Page(HTMLParser):
-    """Collects section ids, and per table id its rows of (text, data-value) cells; img sources by figure id."""
+    """Collects section ids, and per table id (``_K`` for the K-th table without one) its rows of (text, data-value) cells; img sources by figure id."""
 
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)
@@ -60,8 +60,8 @@ class Page(HTMLParser):
             self.sections.append(a.get("id"))
         elif tag == "script":
             self.scripts += 1
-        elif tag == "table" and a.get("id"):
-            self._table = self.tables.setdefault(a["id"], [])
+        elif tag == "table":
+            self._table = self.tables.setdefault(a.get("id") or f"_{len(self.tables)}", [])
         elif tag == "tr" and self._table is not None:
             self._row = []
         elif tag == "td" and self._row is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from scalinglab.testtime.counts import SampleCounts, load_counts
 from scalinglab.testtime.estimators import pass_at_k_summary
-from scalinglab.testtime.power_law import PowerLawFit, fit_power_law
+from scalinglab.testtime.power_law import ExpPowerLaw, PowerLawFit, fit_power_law
 
 LEVEL = 0.9
 TARGET_COVERAGE = (0.5, 0.9)
@@ -31,9 +31,9 @@ class ModelCoverage:
         return {"model": self.model, "n_problems": self.n_problems, "n_samples": self.n_samples,
                 "pass_at_k": [{"k": int(k), "mean": float(m), "lo": float(lo), "hi": float(hi)}
                               for k, m, lo, hi in zip(self.k, self.pass_at_k, self.lo, self.hi)],
-                "coverage_law": {"formula": "coverage(k) = exp(-a * k^(-b))", "a": self.law.law.a,
-                                 "b": self.law.law.b, "success": self.law.success, "message": self.law.message,
-                                 "rmse_loglog": self.law.rmse_loglog},
+                "coverage_law": {"formula": ExpPowerLaw.formula, "a": self.law.law.a, "b": self.law.law.b,
+                                 "c_max": self.law.law.c_max, "success": self.law.success,
+                                 "message": self.law.message, "rmse": self.law.rmse},
                 "samples_for_coverage": {f"{c:g}": v for c, v in self.samples_for.items()}}
 
 
