@@ -60,7 +60,7 @@ def _wait_for_curve_point(path, timeout=60.0):
 
 def test_ctrl_c_stops_cleanly_and_the_next_invocation_resumes(tmp_path):
     ladder = tmp_path / "ladder"
-    proc = _cli(ladder, env={"SCALINGLAB_SYNTHETIC_STEP_SECONDS": "0.4"})
+    proc = _cli(ladder, env={"SCALINGLAB_SYNTHETIC_STEP_SECONDS": "1.0"})
     _wait_for_curve_point(ladder)
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0].decode()

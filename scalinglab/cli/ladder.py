@@ -24,7 +24,8 @@ _DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-pa
                                                    "chinchilla (sizes × multiples of 20 tokens/param)")
 _PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, medium, large")
 _SIZES = typer.Option(None, "--sizes", help="model sizes N (total params): '5e4,1e5,2e5' or log-spaced 'lo:hi:count'")
-_TPP = typer.Option("10,20,40", "--tokens-per-param", help="grid design: D/N ratios")
+_TPP = typer.Option(None, "--tokens-per-param", help="grid design: D/N ratios (default 10,20,40); isoflop design: "
+                                                  "the one ratio its sizes centre on (default 20)")
 _BUDGETS = typer.Option(None, "--budgets", help="isoflop design: FLOP budgets, e.g. '1e11:1e12:3'")
 _POINTS = typer.Option(5, "--points", help="isoflop design: sizes per budget")
 _SPAN = typer.Option(4.0, "--span", help="isoflop design: sizes span N*/span … N*·span around N* = sqrt(C/120)")
@@ -54,13 +55,17 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
     if design == "isoflop":
         if not budgets:
             raise InputError("the isoflop design needs --budgets, e.g. --budgets 1e11:1e12:3")
-        return isoflop(parse_numbers(budgets, "--budgets"), points=points, span=span, ctx=ctx, seed=seed), settings
+        center = parse_numbers(tpp or "20", "--tokens-per-param")
+        if len(center) != 1:
+            raise InputError("the isoflop design takes one --tokens-per-param value (the ratio its sizes centre on)")
+        return isoflop(parse_numbers(budgets, "--budgets"), points=points, span=span, ctx=ctx, seed=seed,
+                       center_tokens_per_param=center[0]), settings
     if design in ("grid", "chinchilla"):
         if not sizes:
             raise InputError(f"the {design} design needs --sizes, e.g. --sizes 5e4,1e5,2e5")
         n = parse_numbers(sizes, "--sizes")
         if design == "grid":
-            return grid(n, parse_numbers(tpp, "--tokens-per-param"), ctx, seed), settings
+            return grid(n, parse_numbers(tpp or "10,20,40", "--tokens-per-param"), ctx, seed), settings
         return chinchilla(n, parse_numbers(multiples, "--multiples"), ctx, seed), settings
     raise InputError(f"unknown design '{design}'; choose one of: grid, isoflop, chinchilla")
 
@@ -168,7 +173,7 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
 
 
 def demo_cmd(preset: str = typer.Option("small", "--preset", help="tiny (≈2 min), small (default, ≈8 min), "
-                                                                  "medium (≈40 min), large (≈3 h) on 2 cores"),
+                                                                  "medium (≈45 min), large (≈5.5 h) on 2 idle cores"),
              out: Path = typer.Option(None, "--out", help="results folder (default: results/demo-<preset>)"),
              jobs: int = _JOBS, threads: int = _THREADS,
              trainer: str = typer.Option("torch", "--trainer", help="torch, or synthetic for a seconds-long dry run"),

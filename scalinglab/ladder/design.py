@@ -3,8 +3,8 @@
 Three designs, each a list of ``RunSpec`` rows:
 
 - ``grid``: sizes × tokens-per-parameter ratios (D = r·N), the Kaplan-style sweep.
-- ``isoflop``: for each compute budget C, sizes log-spaced around the Chinchilla-optimal N (D ≈ 20·N, Hoffmann et
-  al. 2022 Table 3) spanning ``span``× either side, with D = C / (6·N) so every run in a group spends exactly C
+- ``isoflop``: for each compute budget C, sizes log-spaced around the N at a chosen tokens-per-parameter ratio
+  (default the Chinchilla-optimal D ≈ 20·N, Hoffmann et al. 2022 Table 3) spanning ``span``× either side, with D = C / (6·N) so every run in a group spends exactly C
   (Hoffmann et al. 2022, approach 2).
 - ``chinchilla``: sizes × multiples of the Chinchilla ratio (D = m·20·N).
 
@@ -152,9 +152,11 @@ def chinchilla(sizes, multiples=(0.5, 1.0, 2.0), ctx: ShapeContext = ShapeContex
     return grid(sizes, [m * CHINCHILLA_TOKENS_PER_PARAM for m in mults], ctx, seed)
 
 
-def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(),
-            seed: int = 0) -> list[RunSpec]:
-    """For each FLOP budget C, ``points`` sizes log-spaced over [N*/span, N*·span] around N* = sqrt(C/(6·20))."""
+def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(), seed: int = 0,
+            center_tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> list[RunSpec]:
+    """For each FLOP budget C, ``points`` sizes log-spaced over [N*/span, N*·span] around N* = sqrt(C/(6·r)), with
+    r = ``center_tokens_per_param`` (20 by default, Chinchilla's ratio; tiny byte-level models want more)."""
+    r = require_positive("center tokens per parameter", center_tokens_per_param)
     budgets = _positive_list("FLOP budgets", budgets)
     if int(points) != points or points < 1:
         raise InputError(f"points per budget must be a whole number >= 1, got {points!r}")
@@ -163,7 +165,7 @@ def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = Sha
     smallest = _counts(ctx, 1, WIDTH_STEP)[0]
     out = []
     for c in budgets:
-        n_star = math.sqrt(c / (6.0 * CHINCHILLA_TOKENS_PER_PARAM))
+        n_star = math.sqrt(c / (6.0 * r))
         targets = n_star * np.geomspace(1 / span, span, int(points)) if points > 1 else [n_star]
         # Sizes below the smallest GPT (one layer, width 16) are dropped; the plan table shows what remains.
         targets = [n for n in targets if n >= 0.9 * smallest]
