@@ -129,9 +129,10 @@ def pass_at_k_summary(n, correct, k, *, level: float = 0.9) -> PassAtK:
     p_lo = np.where(c_arr == 0, 0.0, special.betaincinv(c_arr + 0.5, n_arr - c_arr + 0.5, alpha / 2))
     p_hi = np.where(c_arr == n_arr, 1.0, special.betaincinv(c_arr + 0.5, n_arr - c_arr + 0.5, 1 - alpha / 2))
     kk = k_arr[:, None].astype(float)
+    with np.errstate(divide="ignore"):  # p_hi = 1 gives log1p(-1) = -inf and pass@k = 1, as it should
+        problem_hi = -np.expm1(kk * np.log1p(-p_hi))
     return PassAtK(k=k_arr, mean=mean, lo=np.clip(mean - z * se, 0, 1), hi=np.clip(mean + z * se, 0, 1),
-                   per_problem=per, problem_lo=-np.expm1(kk * np.log1p(-p_lo)),
-                   problem_hi=-np.expm1(kk * np.log1p(-np.minimum(p_hi, 1 - 1e-300))), level=level)
+                   per_problem=per, problem_lo=-np.expm1(kk * np.log1p(-p_lo)), problem_hi=problem_hi, level=level)
 
 
 def best_of_k(scores: Sequence[float], correct: Sequence[bool], k) -> np.ndarray:
