@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=10.0, help="held-out compute / largest ladder compute")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--trainer", default="torch", help="torch, or synthetic to try the script in seconds")
     args = parser.parse_args()
     preset = get_preset(args.preset)
     start = time.perf_counter()
@@ -47,7 +48,7 @@ def main() -> None:
     ladder = RunStore(args.ladder or args.out / "ladder")
     if args.ladder is None or not ladder.runs():
         register(ladder, preset.specs(), preset.settings)
-    summary = run_ladder(ladder, jobs=args.jobs, threads=1)
+    summary = run_ladder(ladder, jobs=args.jobs, threads=1, trainer=args.trainer)
     if summary.stopped or ladder.counts()["done"] != len(ladder.runs()):
         raise SystemExit("the ladder did not finish; run the benchmark again to resume")
     runs = ladder.to_runs()
@@ -81,7 +82,7 @@ def main() -> None:
 
     holdout = RunStore(args.out / "holdout")
     register(holdout, [spec], settings)
-    summary = run_ladder(holdout, jobs=1, threads=args.jobs)
+    summary = run_ladder(holdout, jobs=1, threads=args.jobs, trainer=args.trainer)
     if summary.stopped or summary.failed:
         raise SystemExit("the held-out run did not finish; run the benchmark again to resume")
     actual = holdout.runs("done")[0].metrics["final_loss"]

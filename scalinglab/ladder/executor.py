@@ -99,7 +99,8 @@ def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str
         done_tok = {r.run_id: store.last_curve_tokens(r.run_id) for r in todo}
         total = sum(float(r.spec["flops_full"]) for r in todo)
         already = sum(done_tok[r.run_id] * fpt[r.run_id] for r in todo)
-        with LadderProgress(total, already, len(todo), console=console, enabled=show_progress) as progress:
+        with LadderProgress(total, already, len(todo), console=console,
+                            enabled=show_progress and bool(todo)) as progress:
             _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary)
     summary.wall_seconds = time.perf_counter() - start
     return summary
