@@ -2,8 +2,9 @@
 that run, and compare. Goal: |error| ≤ 1.5 % and the actual loss inside the 90 % interval.
 
 The held-out run keeps the tokens-per-parameter ratio of the best run at the ladder's largest budget and spends 10×
-its compute (the run a user would train next), shaped by the ladder's own rule and trained with the same settings. The interval is
-the bootstrap-over-runs 90 % interval of the predicted loss at that (N, D), widened to cover near-optimal fits.
+its compute (the run a user would train next), shaped by the ladder's own rule and trained with the same settings.
+The interval is the bootstrap-over-runs 90 % interval of the predicted loss at that (N, D), widened to cover
+near-optimal fits.
 
 Long (tens of minutes on 2 cores); not part of the test suite. Re-running resumes: the ladder and the held-out run
 live in ``--out`` (default ``results/forecast``), so a finished ladder, e.g. the demo's, is not trained again.
@@ -53,7 +54,8 @@ def main() -> None:
         raise SystemExit("the ladder did not finish; run the benchmark again to resume")
     runs = ladder.to_runs()
     decades = math.log10(runs.flops.max() / runs.flops.min())
-    print(f"ladder: {len(runs)} runs, compute {runs.flops.min():.3g} … {runs.flops.max():.3g} ({decades:.2f} decades)")
+    print(f"ladder: {len(runs)} runs, compute {runs.flops.min():.3g} … {runs.flops.max():.3g} "
+          f"({decades:.2f} decades)")
 
     result = fit(runs, "chinchilla")
     law = result.law
@@ -76,7 +78,8 @@ def main() -> None:
     iv = boot.interval(label)
     predicted, lo, hi = iv["estimate"], iv["lo_total"], iv["hi_total"]
     print(f"fit: {law.formula} with " + ", ".join(f"{k}={v:.4g}" for k, v in law.params().items()))
-    print(f"held-out run: {spec.run_id} (N={spec.n_params:,}, D={spec.n_tokens:,}, C={6 * spec.n_params * spec.n_tokens:.3g}"
+    print(f"held-out run: {spec.run_id} (N={spec.n_params:,}, D={spec.n_tokens:,}, "
+          f"C={6 * spec.n_params * spec.n_tokens:.3g}"
           f" = {args.factor:g}x the ladder's largest, at its best D/N = {ratio:.0f}; the fit's N_opt is {n_opt:,.0f})")
     print(f"predicted loss {predicted:.4f}, {LEVEL:.0%} interval [{lo:.4f}, {hi:.4f}]")
 

@@ -1,4 +1,4 @@
-"""Ladder wall time with job packing (J jobs × 1 thread) against one job at a time using every core (1 job × J threads).
+"""Ladder wall time with job packing (J jobs × 1 thread) vs one job at a time on every core (1 job × J threads).
 
 Same ladder, same machine, same process tree, run back to back in fresh directories; prints both wall times and the
 ratio. On small models the packed ladder should win: a 64-wide matmul does not split well across cores, while two

@@ -41,8 +41,9 @@ def test_rerun_skips_finished_runs(tmp_path):
 
 
 def _cli(ladder, *extra, env=None):
-    cmd = [sys.executable, "-c", "from scalinglab.cli import main; main()", "ladder", "run", str(ladder), "--trainer", "synthetic",
-           "--quiet", "--seq-len", "64", "--positions", "rotary", "--budgets", "1.5e10,3e10", "--points", "2", "--span", "1.5", *extra]
+    cmd = [sys.executable, "-c", "from scalinglab.cli import main; main()", "ladder", "run", str(ladder),
+           "--trainer", "synthetic", "--quiet", "--seq-len", "64", "--positions", "rotary",
+           "--budgets", "1.5e10,3e10", "--points", "2", "--span", "1.5", *extra]
     return subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
 

@@ -172,8 +172,10 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
     print(f"wrote {runs_path} and {curves_path}")
 
 
-def demo_cmd(preset: str = typer.Option("small", "--preset", help="tiny (≈2 min), small (default, ≈8 min), "
-                                                                  "medium (≈45 min), large (≈5.5 h) on 2 idle cores"),
+_PRESET_HELP = "tiny (≈2 min), small (default, ≈8 min), medium (≈45 min), large (≈5.5 h) on 2 idle cores"
+
+
+def demo_cmd(preset: str = typer.Option("small", "--preset", help=_PRESET_HELP),
              out: Path = typer.Option(None, "--out", help="results folder (default: results/demo-<preset>)"),
              jobs: int = _JOBS, threads: int = _THREADS,
              trainer: str = typer.Option("torch", "--trainer", help="torch, or synthetic for a seconds-long dry run"),

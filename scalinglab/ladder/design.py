@@ -4,18 +4,18 @@ Three designs, each a list of ``RunSpec`` rows:
 
 - ``grid``: sizes × tokens-per-parameter ratios (D = r·N), the Kaplan-style sweep.
 - ``isoflop``: for each compute budget C, sizes log-spaced around the N at a chosen tokens-per-parameter ratio
-  (default the Chinchilla-optimal D ≈ 20·N, Hoffmann et al. 2022 Table 3) spanning ``span``× either side, with D = C / (6·N) so every run in a group spends exactly C
-  (Hoffmann et al. 2022, approach 2).
+  (default the Chinchilla-optimal D ≈ 20·N, Hoffmann et al. 2022 Table 3) spanning ``span``× either side, with
+  D = C / (6·N) so every run in a group spends exactly C (Hoffmann et al. 2022, approach 2).
 - ``chinchilla``: sizes × multiples of the Chinchilla ratio (D = m·20·N).
 
 Shape rule (``shape_for``): a GPT's loss depends on N far more than on its depth/width split — Kaplan et al. 2020
 (Sec. 3.1, Fig. 5) find the loss within a few percent across aspect ratios d_model/n_layer from ~10 to ~200 — so we
 choose, among shapes whose total parameter count is within ``tolerance`` of the target, the one whose aspect ratio is
 closest to ``ASPECT`` (32 here, on the wide side, because a CPU runs wide matmuls at a higher fraction of peak than
-many small layers); if none is within tolerance, the closest count wins. Only aspect ratios in ``ASPECT_RANGE`` (Kaplan's
-flat region) are considered, so a tiny model is never seven layers of width 16. Widths are multiples of 16; heads are
-32 wide (16 for widths that are not multiples of 32). N is the total parameter count (embeddings included), the
-convention under which small-scale fits agree with Chinchilla (Pearce & Song 2024, arXiv:2406.12907).
+many small layers); if none is within tolerance, the closest count wins. Only aspect ratios in ``ASPECT_RANGE``
+(Kaplan's flat region) are considered, so a tiny model is never seven layers of width 16. Widths are multiples of
+16; heads are 32 wide (16 for widths that are not multiples of 32). N is the total parameter count (embeddings
+included), the convention under which small-scale fits agree with Chinchilla (Pearce & Song 2024, arXiv:2406.12907).
 """
 
 from __future__ import annotations
