@@ -15,7 +15,7 @@ from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.report.plotting import (
-    COMPUTE_CMAP, EXCLUDED_STYLE, FLOPS_LABEL, LOSS_LABEL, PARAMS_LABEL, TOKENS_LABEL, LogColors, legend_below,
+    COMPUTE_CMAP, EXCLUDED_STYLE, FLOPS_LABEL, LOSS_LABEL, PARAMS_LABEL, TOKENS_LABEL, LogColors, finish,
     log_axis, loss_axis, new_figure, size_colors, style,
 )
 
@@ -86,8 +86,7 @@ def loss_vs_compute(runs, law, *, budgets=(), excluded=None, boot=None, colors: 
         log_axis(ax, "x")
         loss_axis(ax, losses)
         ax.set(xlabel=FLOPS_LABEL, ylabel=LOSS_LABEL, title="Loss vs compute with the fitted frontier")
-        colors.colorbar(fig, ax)
-        legend_below(fig, ax)
+        finish(fig, colors, legend_from=ax)
     return fig
 
 
@@ -130,8 +129,7 @@ def compute_optimal_allocation(law, runs, *, budgets=(), minima=None, envelope=N
             log_axis(ax, "y")
         ax_n.set_title("Compute-optimal model size N_opt(C)")
         ax_d.set_title("Compute-optimal training tokens D_opt(C)")
-        colors.colorbar(fig, ax_d)
-        legend_below(fig, ax_n, ncols=3)
+        finish(fig, colors, legend_from=ax_n, ncols=3)
     return fig
 
 
@@ -163,8 +161,7 @@ def isoflop_profiles(runs, law, *, minima=None):
         log_axis(ax, "x")
         loss_axis(ax, losses)
         ax.set(xlabel=PARAMS_LABEL, ylabel=LOSS_LABEL, title="IsoFLOP profiles")
-        colors.colorbar(fig, ax)
-        legend_below(fig, ax, ncols=3)
+        finish(fig, colors, legend_from=ax, ncols=3)
     return fig
 
 
@@ -188,7 +185,7 @@ def loss_curves(runs, *, colors: LogColors | None = None):
         log_axis(ax, "x")
         loss_axis(ax, np.concatenate([s[:, 1] for s in segments]))
         ax.set(xlabel=TOKENS_LABEL, ylabel=LOSS_LABEL, title="Loss curves (evaluation loss during training)")
-        colors.colorbar(fig, ax)
+        finish(fig, colors)
     return fig
 
 
@@ -206,7 +203,7 @@ def residuals(fit_result, *, colors: LogColors | None = None):
                title=f"Residuals of the {fit_result.law.name} fit ({fit_result.n_points} runs)")
         lim = max(float(np.max(np.abs(rel))) * 1.1, 0.5)
         ax.set_ylim(-lim, lim)
-        colors.colorbar(fig, ax)
+        finish(fig, colors)
     return fig
 
 
@@ -231,8 +228,7 @@ def backtest_plot(bt, *, colors: LogColors | None = None):
         loss_axis(ax, values, axis="y")
         ax.set(xlabel=f"actual {LOSS_LABEL}", ylabel=f"predicted {LOSS_LABEL}",
                title="Backtest: forecasting the largest runs from the smaller ones")
-        colors.colorbar(fig, ax)
-        legend_below(fig, ax)
+        finish(fig, colors, legend_from=ax)
     return fig
 
 
@@ -250,5 +246,5 @@ def coverage_plot(section):
         log_axis(ax, "x")
         ax.set(xlabel="samples per problem k", ylabel="coverage (pass@k)", ylim=(0, 1),
                title="Repeated sampling: coverage with the fitted law exp(−a·k^(−b))")
-        legend_below(fig, ax, ncols=4)
+        finish(fig, legend_from=ax, ncols=4)
     return fig
