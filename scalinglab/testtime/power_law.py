@@ -100,8 +100,15 @@ def _ceiling_fit(k: np.ndarray, coverage: np.ndarray, starts=None) -> tuple[floa
         decay = np.exp(th[1] - np.exp(th[2]) * x)
         return np.column_stack([np.full_like(x, special.expit(-th[0])), -decay, decay * np.exp(th[2]) * x])
 
+    if starts is None:  # straight-line fits of log(−log(c/c_max)) for a few ceilings just above the data
+        starts = []
+        for c_max in np.minimum(coverage[ok].max() * np.array([1.01, 1.1, 1.4]), 0.999):
+            a, b, _, _, used = _line_fit(k[ok], coverage[ok] / c_max)
+            if used >= 2 and np.isfinite(a) and b > 0:
+                starts.append((special.logit(c_max), np.log(a), np.log(b)))
+        starts += [(1.0, 1.0, -1.0), (2.0, 2.0, -1.5), (0.0, 1.0, -0.5)]
     best = None
-    for start in starts or ((1.0, 1.0, -1.0), (2.0, 2.0, -1.5), (0.0, 1.0, -0.5)):
+    for start in starts:
         res = optimize.least_squares(residual, np.array(start), jac=jacobian)
         if best is None or res.cost < best.cost:
             best = res

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 
 from scalinglab.errors import InputError
@@ -79,20 +77,19 @@ class Task:
         if count < 1:
             raise InputError(f"count must be ≥ 1, got {count}")
         want_test = split == "test"
-        out, seen = [], set()
-        for problem in self._stream(seed):
+        out, seen, misses = [], set(), 0
+        rng = np.random.default_rng([seed, sum(map(ord, self.name))])
+        while misses < 20_000:  # this many draws in a row without a new problem: the split is exhausted
+            problem = self._make(rng)
             if problem.prompt in seen or _in_test_split(problem.prompt, self.test_fraction) != want_test:
+                misses += 1
                 continue
+            misses = 0
             seen.add(problem.prompt)
             out.append(problem)
             if len(out) == count:
                 return out
         raise InputError(f"task '{self.name}' has fewer than {count} distinct {split} problems")
-
-    def _stream(self, seed: int, limit: int = 2_000_000) -> Iterator[Problem]:
-        rng = np.random.default_rng([seed, sum(map(ord, self.name))])
-        for _ in range(limit):
-            yield self._make(rng)
 
 
 @dataclass(frozen=True)
