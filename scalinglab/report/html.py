@@ -20,7 +20,8 @@ h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 36px 0 8p
   var(--line); padding-bottom: 4px; } h3 { font-size: 16px; margin: 20px 0 6px; }
 p.sub, .muted, figcaption { color: var(--muted); }
 code, .formula { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13.5px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13.5px; display: block; max-width: 100%;
+        overflow-x: auto; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: #f6f8fa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -30,9 +31,10 @@ tr.excluded td { color: var(--muted); background: #fff8f0; }
 .badge.ok { background: var(--ok); } .badge.caution { background: var(--caution); }
 .badge.warning { background: var(--warning); }
 .trust-box { border: 2px solid var(--line); border-radius: 8px; padding: 4px 18px 10px; margin-top: 24px; }
+.trust-box h2 { margin-top: 12px; }
 .trust-box.caution { border-color: var(--caution); } .trust-box.warning { border-color: var(--warning); }
 .headline { font-size: 17px; background: #f6f8fa; border-radius: 8px; padding: 10px 16px; }
-figure { margin: 18px 0 26px; } figure img { display: block; width: 100%; max-width: 900px; height: auto; }
+figure { margin: 18px 0 26px; } figure img { display: block; max-width: 100%; height: auto; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid var(--line); }
 .scroll table { margin: 0; } .scroll th { position: sticky; top: 0; }
 ul.notes li { color: var(--caution); }

@@ -7,6 +7,8 @@ testtime (when counts are given), runs, notes.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from scalinglab.report.html import CSS, esc, interval, key_values, ncell, nested, num, pct, table, tcell
@@ -29,7 +31,7 @@ def _summary(data) -> str:
             f"{len(data.input.excluded)} excluded. Law <code>{esc(fit.law.name)}</code>: "
             f"<span class=\"formula\">{esc(fit.law.formula)}</span>.</p>")
     if data.optimal is not None:
-        r = data.optimal.rows()[-1]
+        r = data.optimal.rows()[0]   # the budget nearest the data: the forecast to trust most
         iv = ""
         if data.boot is not None:
             n_iv = data.boot.interval(f"n_opt@{r['flops']:.3g}")
@@ -39,7 +41,8 @@ def _summary(data) -> str:
         text += (f"<p class=\"headline\" id=\"headline\">With <b>{num(r['flops'])} FLOP</b>, train "
                  f"<b>{num(r['n_params'])}</b> parameters on <b>{num(r['n_tokens'])}</b> tokens "
                  f"({num(r['tokens_per_param'], 3)} tokens per parameter) for a predicted loss of "
-                 f"<b>{num(r['loss'])}</b> nats/token{iv}. Read the box below before acting on it.</p>")
+                 f"<b>{num(r['loss'])}</b> nats/token{iv}. Larger budgets are in the allocation table; read the "
+                 f"box below before acting on any of them.</p>")
     return f'<section id="summary"><h1>Scaling-law report</h1>{text}</section>'
 
 
@@ -124,14 +127,14 @@ def _allocation(data) -> str:
         cells = [ncell(c), ncell(np.log10(c / max_c), f"{np.log10(c / max_c):.2f}"), ncell(r["n_params"]),
                  ncell(r["n_tokens"]), ncell(r["tokens_per_param"], num(r["tokens_per_param"], 3)), ncell(r["loss"])]
         if boot is not None:
-            for q in ("n_opt", "d_opt", "loss_opt"):
+            for q in ("n_opt", "loss_opt"):   # D_opt's interval is C / (6 N_opt)'s, so it is not repeated
                 iv = boot.interval(f"{q}@{c:.3g}")
                 cells.append(f'<td class="num">{interval(iv["lo_total"], iv["hi_total"], 3)}</td>')
         rows.append(cells)
     headers = ["budget C (FLOP)", "decades beyond data", "N_opt (parameters)", "D_opt (tokens)", "tokens / param",
                "loss (nats/token)"]
     if boot is not None:
-        headers += [f"N_opt {boot.level:.0%}", f"D_opt {boot.level:.0%}", f"loss {boot.level:.0%}"]
+        headers += [f"N_opt {boot.level:.0%} interval", f"loss {boot.level:.0%} interval"]
     body = (f"<p>Method: {esc(data.optimal.method)}; C = 6·N·D.</p>"
             + table(headers, rows, table_id="allocation", numeric=tuple(range(len(headers)))))
     return _section("allocation", "Compute-optimal allocation", body)
@@ -140,9 +143,17 @@ def _allocation(data) -> str:
 def _figures(figures: dict) -> str:
     parts = []
     for name, (svg, caption) in figures.items():
-        parts.append(f'<figure id="fig-{esc(name)}"><img alt="{esc(caption)}" src="{data_uri(svg)}">'
+        width = _svg_width(svg)
+        size = f' width="{width}"' if width else ""
+        parts.append(f'<figure id="fig-{esc(name)}"><img alt="{esc(caption)}"{size} src="{data_uri(svg)}">'
                      f"<figcaption>{esc(caption)}</figcaption></figure>")
     return _section("figures", "Figures", "".join(parts))
+
+
+def _svg_width(svg: str) -> int | None:
+    """Display width in CSS pixels: the figure's width in points × 1.5, so every figure shows its text at one size."""
+    match = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', svg[:2000])
+    return round(float(match.group(1)) * 1.5) if match else None
 
 
 def _backtest(data) -> str:

@@ -49,6 +49,11 @@ class Trust:
         return out
 
 
+def _c(value: float) -> str:
+    """A FLOP or parameter count in plain text: 3 significant digits, 1e15 rather than 1e+15."""
+    return f"{value:.3g}".replace("e+", "e")
+
+
 def _grade(value: float, limits: tuple[float, float]) -> str:
     return "ok" if value <= limits[0] else ("caution" if value <= limits[1] else "warning")
 
@@ -82,7 +87,7 @@ def _extrapolation_check(rows: list[dict], fitted_decades: float) -> Check | Non
     if d <= 0:
         return Check("extrapolation", "ok", "every budget lies inside the range of fitted compute")
     level = _grade(d, EXTRAPOLATION_DECADES)
-    text = (f"the largest budget, {far['flops']:.3g} FLOP, lies {d:.1f} decades beyond the largest fitted run; "
+    text = (f"the largest budget, {_c(far['flops'])} FLOP, lies {d:.1f} decades beyond the largest fitted run; "
             f"the fitted runs span {fitted_decades:.1f} decades")
     if d > fitted_decades:
         text += ", so the forecast reaches further than the data it rests on"
@@ -98,8 +103,8 @@ def _interval_check(rows: list[dict], boot) -> Check:
         return Check("intervals", "ok", f"{boot.level:.0%} bootstrap intervals over {boot.n_resamples} resamples")
     far = max(with_iv, key=lambda r: r["flops"])
     return Check("intervals", _grade(far["n_opt_ratio"], NOPT_RATIO),
-                 f"at {far['flops']:.3g} FLOP the {boot.level:.0%} interval on N_opt spans "
-                 f"{far['n_opt_lo']:.3g}–{far['n_opt_hi']:.3g} parameters (×{far['n_opt_ratio']:.2f}); predicted "
+                 f"at {_c(far['flops'])} FLOP the {boot.level:.0%} interval on N_opt spans "
+                 f"{_c(far['n_opt_lo'])}–{_c(far['n_opt_hi'])} parameters (×{far['n_opt_ratio']:.2f}); predicted "
                  f"loss {far['loss_lo']:.4g}–{far['loss_hi']:.4g}")
 
 
@@ -135,7 +140,7 @@ def _backtest_check(bt) -> Check | None:
     err = bt.median_abs_rel_error
     reach = float(np.log10(bt.table["extrapolation"].max()))
     return Check("backtest", _grade(err, BACKTEST_ERROR),
-                 f"fitted on {bt.fit.n_points} runs with C ≤ {bt.cutoff_flops:.3g}, it predicted {len(bt.table)} "
+                 f"fitted on {bt.fit.n_points} runs with C ≤ {_c(bt.cutoff_flops)}, it predicted {len(bt.table)} "
                  f"held-out runs up to {reach:.1f} decades further with median |error| {err:.2%} "
                  f"(max {bt.max_abs_rel_error:.2%})")
 
