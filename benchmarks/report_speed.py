@@ -3,13 +3,15 @@
 The runs are a synthetic isoFLOP ladder (20 budgets × 50 sizes, loss from a known Chinchilla law with 1 % noise, a
 10-point loss curve each), written to a CSV like a user's file. The whole command is timed — loading, the fit,
 200 bootstrap resamples, Chinchilla's approaches, the backtest, seven figures (SVG + PNG) and the page — and each
-stage separately, so a slow stage is visible. Prints seconds and the ratio to the 10 s budget (< 1 is a pass).
+stage separately, so a slow stage is visible, against a baseline in the same process: one plain fit of the law.
+Prints seconds and the ratio to the 10 s budget (< 1 is a pass), with the load average (the machine is shared).
 
 Run: .venv/bin/python benchmarks/report_speed.py
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ def synthetic_ladder(n_budgets: int = 20, sizes: int = 50, points: int = 10, see
 
 
 def main() -> int:
+    from scalinglab.laws.fit import fit
     from scalinglab.report import analyse, load_input, write_data
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +57,13 @@ def main() -> int:
         t3 = time.perf_counter()
         size = files.html.stat().st_size
     total = t3 - t0
-    print(f"{len(runs)} runs: load {t1 - t0:.2f} s, analysis {t2 - t1:.2f} s, figures + page {t3 - t2:.2f} s")
+    baseline = time.perf_counter()
+    fit(data.runs, "chinchilla")                 # the baseline: one fit of the law, as `scalinglab fit` does it
+    baseline = time.perf_counter() - baseline
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{len(runs)} runs: load {t1 - t0:.2f} s, analysis {t2 - t1:.2f} s (two fits: all runs and the backtest's; "
+          f"bootstrap; approaches), figures + page {t3 - t2:.2f} s")
+    print(f"baseline, one `scalinglab fit` of the same runs: {baseline:.2f} s; report / fit = {total / baseline:.2f}")
     print(f"report for {len(runs)} runs: {total:.2f} s; ratio to the {BUDGET_SECONDS:g} s budget: "
           f"{total / BUDGET_SECONDS:.2f} ({'pass' if total < BUDGET_SECONDS else 'FAIL'}); page {size / 1e6:.1f} MB")
     return 0 if total < BUDGET_SECONDS else 1

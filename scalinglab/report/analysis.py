@@ -160,8 +160,8 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
             notes.append(f"approach 1 (loss-curve envelope) left out: its bootstrap is slow above "
                          f"{APPROACH1_MAX_RUNS} runs ({len(runs)} here); run `scalinglab fit --approaches` for it")
         try:
-            comparison = compare_approaches(approach_runs, n_resamples=max(int(options.n_resamples), 50), seed=options.seed,
-                                            level=APPROACH_LEVEL, fit_result=result)
+            comparison = compare_approaches(approach_runs, n_resamples=max(int(options.n_resamples), 50),
+                                            seed=options.seed, level=APPROACH_LEVEL, fit_result=result)
         except InputError as exc:
             notes.append(f"approaches: {exc}")
     if options.backtest:
