@@ -142,3 +142,35 @@ def test_figures_are_embedded_svg_and_written_as_files(report, page):
         svg = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
         assert svg == (fig_dir / f"{name}.svg").read_text(encoding="utf-8")
         assert (fig_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_data_renders_as_html_in_a_notebook(report):
+    page = Page(report[0].data._repr_html_())
+    assert page.sections == ["summary", "trust", "fit", "allocation", "notes"]
+    assert page.images == {} and page.scripts == 0
+
+
+def test_figure_functions_work_alone_with_log_axes_units_and_legends_outside_the_data(report):
+    from scalinglab.report import figures as F
+
+    data = report[0].data
+    fig = F.loss_vs_compute(data.runs, data.fit.law, budgets=data.budgets)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "(FLOP)" in ax.get_xlabel() and "(nats/token)" in ax.get_ylabel()
+    fig.draw_without_rendering()
+    legend = fig.legends[0].get_window_extent()
+    assert legend.y1 < ax.get_window_extent().y0          # the legend sits under the axes, not on the data
+    assert fig.axes[1].get_ylabel() == "parameters N"     # the colour bar says what colour means
+
+
+def test_a_model_size_has_the_same_colour_in_every_figure(report):
+    from scalinglab.report import figures as F
+    from scalinglab.report.plotting import size_colors
+
+    data = report[0].data
+    colors = size_colors(data.runs.n_params)
+    a = F.loss_vs_compute(data.runs, data.fit.law, colors=colors).axes[0].collections[0].get_facecolors()
+    b = F.residuals(data.fit, colors=colors).axes[0].collections[0].get_facecolors()
+    assert np.array_equal(a, b) and len(a) == len(data.runs)
+    assert not np.array_equal(a[np.argmin(data.runs.n_params)], a[np.argmax(data.runs.n_params)])

@@ -64,6 +64,10 @@ class ReportData:
     def runs(self):
         return self.input.runs
 
+    def _repr_html_(self) -> str:
+        from scalinglab.report.render import render_fragment
+        return render_fragment(self)
+
     def to_dict(self) -> dict:
         return plain({
             "source": self.input.source, "n_runs_fitted": len(self.runs), "n_runs_excluded": len(self.input.excluded),

@@ -231,6 +231,12 @@ def _notes(data) -> str:
     return _section("notes", "Notes", "<ul class=\"notes\">" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
 
 
+def render_fragment(data) -> str:
+    """The page's numbers without figures, as an HTML fragment (what a notebook shows for a ``ReportData``)."""
+    return (f"<div class=\"scalinglab-report\"><style>{CSS}</style>"
+            + "".join([_summary(data), _trust(data), _fit(data), _allocation(data), _notes(data)]) + "</div>")
+
+
 def render_html(data, figures: dict, *, json_name: str | None = None) -> str:
     """The whole page. ``figures``: name → (SVG text, caption), in display order."""
     body = "".join([_summary(data), _trust(data), _fit(data), _allocation(data), _figures(figures), _backtest(data),

@@ -43,6 +43,12 @@ class Trust:
     def worst(self) -> str:
         return max((c.level for c in self.checks), key=LEVELS.index, default="ok")
 
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(f"<tr><td><b>{c.level}</b></td><td>{escape(c.topic)}</td><td>{escape(c.text)}</td></tr>"
+                       for c in self.checks)
+        return f"<p><b>How far to trust this</b> (worst: {self.worst})</p><table>{rows}</table>"
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["worst"] = self.worst
