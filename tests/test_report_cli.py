@@ -39,9 +39,12 @@ def test_a_run_named_script_is_escaped_everywhere(runs_csv, tmp_path, capsys):
     assert esc(SCRIPT) in html and esc(ATTRIBUTE) in html
     page = Page(html)
     assert page.scripts == 0
-    status = {row[0][0]: row[-1][0] for row in page.tables["runs-table"]}
+    status = {row[0][0]: row[7][0] for row in page.tables["runs-table"]}
     assert status[SCRIPT] == "fitted"                                    # the parser reads back the exact names
     assert status[ATTRIBUTE] == "excluded: excluded by the user (--exclude)"
+    other = {row[0][0]: row[8][0] for row in page.tables["runs-table"]}
+    assert other[SCRIPT] == "note: <b>bold</b>"                         # column values too: shown, as text
+    assert "<b>bold</b>" not in html and esc("<b>bold</b>") in html
 
 
 @pytest.mark.parametrize("args, message", [

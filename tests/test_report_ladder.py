@@ -76,7 +76,7 @@ def test_allocation_table_is_the_fitted_laws_optimum(report, page):
 
 def test_failed_and_diverged_runs_are_listed_with_their_reason_and_not_fitted(report, page):
     files, ids, html = report
-    status = {row[0][0]: row[-1][0] for row in page.tables["runs-table"]}
+    status = {row[0][0]: row[7][0] for row in page.tables["runs-table"]}
     assert len(status) == ids["n_planned"]
     assert status[ids["failed"]] == f"excluded: failed: {FAILED_ERROR}"
     assert status[ids["diverged"]].startswith("excluded: diverged: final loss")
@@ -87,7 +87,7 @@ def test_failed_and_diverged_runs_are_listed_with_their_reason_and_not_fitted(re
 
 def test_runs_table_errors_are_the_fit_residuals(report, page):
     fit = report[0].data.fit
-    rows = {row[0][0]: row for row in page.tables["runs-table"] if row[-1][0] == "fitted"}
+    rows = {row[0][0]: row for row in page.tables["runs-table"] if row[7][0] == "fitted"}
     rel = np.expm1(fit.residuals)
     for rid, r in zip(fit.runs.frame["run_id"], rel):
         assert float(rows[rid][6][1]) == pytest.approx(r, rel=1e-12)
@@ -131,6 +131,11 @@ def test_json_holds_the_same_numbers_as_the_page(report):
     assert {r["reason"].split(":")[0] for r in data["excluded"]} == {"failed", "diverged"}
     assert [r["flops"] for r in data["compute_optimal"]] == [1e12, 1e13, 1e14, 1e15]
     assert data["trust"]["worst"] == "warning"
+    fitted = {r["run_id"]: r for r in data["runs"]}
+    fit = files.data.fit
+    assert set(fitted) == set(fit.runs.frame["run_id"])
+    for rid, rel in zip(fit.runs.frame["run_id"], np.expm1(fit.residuals)):
+        assert fitted[rid]["fit_rel_error"] == pytest.approx(rel, rel=1e-12)
 
 
 def test_figures_are_embedded_svg_and_written_as_files(report, page):

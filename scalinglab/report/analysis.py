@@ -71,6 +71,7 @@ class ReportData:
     def to_dict(self) -> dict:
         return plain({
             "source": self.input.source, "n_runs_fitted": len(self.runs), "n_runs_excluded": len(self.input.excluded),
+            "runs": self.runs.frame.assign(fit_rel_error=np.expm1(self.fit.residuals)).to_dict(orient="records"),
             "excluded": self.input.excluded.to_dict(orient="records"),
             "fit": self.fit.to_dict(),
             "bootstrap": self.boot.to_dict() if self.boot is not None else None,

@@ -100,7 +100,9 @@ def key_values(pairs, *, table_id: str | None = None) -> str:
     """A two-column table of (label, value) where values are plain numbers or text."""
     rows = []
     for key, value in pairs:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is None:
+            rows.append([tcell(key), tcell("—")])
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             rows.append([tcell(key), tcell(value)])
         else:
             rows.append([tcell(key), ncell(value)])

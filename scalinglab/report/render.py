@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 
 from scalinglab.report.html import CSS, esc, interval, key_values, ncell, nested, num, pct, table, tcell
 from scalinglab.report.plotting import data_uri
 from scalinglab.report.sources import run_labels
 
+MAX_OTHER = 4
 PARAM_MEANING = {"E": "irreducible loss (nats/token)", "A": "size term coefficient", "B": "data term coefficient",
                  "alpha": "loss falls as N^−alpha", "beta": "loss falls as D^−beta", "a": "N_opt ∝ C^a",
                  "b": "D_opt ∝ C^b"}
@@ -202,25 +204,41 @@ def _testtime(data) -> str:
     return _section("testtime", "Test-time compute", "".join(parts))
 
 
+def _other_columns(frame) -> list[str]:
+    """The user's own text columns (up to MAX_OTHER), shown beside each run as they were given."""
+    skip = {"row", "run_id", "n_params", "n_tokens", "flops", "loss"}
+    text = [c for c in frame.columns if c not in skip and not pd.api.types.is_numeric_dtype(frame[c])]
+    return text[:MAX_OTHER]
+
+
+def _other_text(frame, i: int, columns) -> str:
+    return "; ".join(f"{c}: {str(frame[c].iloc[i])[:40]}" for c in columns)
+
+
 def _runs(data) -> str:
     runs, fit = data.runs, data.fit
     rel = np.expm1(fit.residuals)
     labels = run_labels(runs)
+    other = _other_columns(runs.frame)
     rows, classes = [], []
     for i in range(len(runs)):
         n, d, c, loss = runs.n_params[i], runs.n_tokens[i], runs.flops[i], runs.loss[i]
         rows.append([tcell(labels[i]), ncell(n), ncell(d), ncell(c), ncell(loss), ncell(d / n, num(d / n, 3)),
-                     ncell(rel[i], pct(rel[i])), tcell("fitted")])
+                     ncell(rel[i], pct(rel[i])), tcell("fitted")] + ([tcell(_other_text(runs.frame, i, other))]
+                                                                    if other else []))
         classes.append("")
     for r in data.input.excluded.itertuples():
         tpp = r.n_tokens / r.n_params if r.n_params and r.n_tokens else None
         rows.append([tcell(r.run), ncell(r.n_params), ncell(r.n_tokens), ncell(r.flops), ncell(r.loss),
-                     ncell(tpp, num(tpp, 3)), tcell(""), tcell(f"excluded: {r.reason}")])
+                     ncell(tpp, num(tpp, 3)), tcell(""), tcell(f"excluded: {r.reason}")] + ([tcell("")] if other
+                                                                                            else []))
         classes.append("excluded")
+    headers = ["run", "N", "D", "C (FLOP)", "loss", "tokens / param", "fit error", "status"] + (
+        ["other columns"] if other else [])
     body = (f"<p>{len(runs)} runs fitted and {len(data.input.excluded)} excluded (shaded, with the reason). "
             "Error is the fit's (predicted − actual) / actual loss.</p><div class=\"scroll\">"
-            + table(["run", "N", "D", "C (FLOP)", "loss", "tokens / param", "fit error", "status"], rows,
-                    table_id="runs-table", numeric=(1, 2, 3, 4, 5, 6), row_classes=classes) + "</div>")
+            + table(headers, rows, table_id="runs-table", numeric=(1, 2, 3, 4, 5, 6), row_classes=classes)
+            + "</div>")
     return _section("runs", "Runs", body)
 
 
