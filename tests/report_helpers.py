@@ -20,8 +20,8 @@ def _law(n, d):
 
 def make_tiny_ladder(path, *, seed: int = 0) -> dict:
     """3 isoFLOP budgets × 4 sizes with losses from TRUE_LAW (0.3 % noise) and 5-point curves; the last run of the
-    design fails, and one run diverges (its final loss jumps 25 % above its curve). Returns the two special ids and the number of runs
-    the design planned (isoflop drops sizes no shape can reach)."""
+    design fails, and one run diverges (its final loss jumps 25 % above its curve). Returns the two special ids and
+    the number of runs the design planned (isoflop drops sizes no shape can reach)."""
     rng = np.random.default_rng(seed)
     specs = isoflop([3e10, 1e11, 3e11], points=4, span=3.0, ctx=SETTINGS.shape_context())
     with RunStore(path) as store:
@@ -45,7 +45,8 @@ def make_tiny_ladder(path, *, seed: int = 0) -> dict:
 
 
 class Page(HTMLParser):
-    """Collects section ids, and per table id (``_K`` for the K-th table without one) its rows of (text, data-value) cells; img sources by figure id."""
+    """Collects section ids; per table id (``_K`` for the K-th table without one) its rows of (text, data-value)
+    cells; img sources by figure id; and how many script elements the page has."""
 
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)

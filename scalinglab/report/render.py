@@ -169,8 +169,8 @@ def _backtest(data) -> str:
     body = (f"<p>Fitted on {bt.fit.n_points} runs with C ≤ {num(bt.cutoff_flops)} FLOP, then asked to predict the "
             f"{len(bt.table)} runs above the cut: median |relative error| {pct(bt.median_abs_rel_error)}, "
             f"max {pct(bt.max_abs_rel_error)}.</p>"
-            + table(["run", "N", "D", "C", "loss", "predicted", "error", "× beyond fit"], rows, table_id="backtest-runs",
-                    numeric=tuple(range(1, 8))))
+            + table(["run", "N", "D", "C", "loss", "predicted", "error", "× beyond fit"], rows,
+                    table_id="backtest-runs", numeric=tuple(range(1, 8))))
     body += "".join(f"<p class=\"muted\">{esc(w)}</p>" for w in bt.warnings)
     return _section("backtest", "Backtest", body)
 
