@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -130,9 +131,9 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
                   f"failed in {_duration(summary.wall_seconds)}")
     if summary.stopped:
         console.print("stopped; run the same command again to resume")
-        raise typer.Exit(130)
+        sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
     if summary.failed:
-        raise typer.Exit(1)
+        sys.exit(1)
 
 
 @ladder_app.command("status")
@@ -189,7 +190,7 @@ def demo_cmd(preset: str = typer.Option("small", "--preset", help=_PRESET_HELP),
     code = run_demo(preset, out or Path("results") / f"demo-{preset}", jobs=jobs, threads=threads,
                     trainer=trainer, show_progress=not quiet)
     if code:
-        raise typer.Exit(code)
+        sys.exit(code)
 
 
 def register(app: typer.Typer) -> None:

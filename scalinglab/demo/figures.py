@@ -81,7 +81,7 @@ def _loss_vs_compute(a: DemoAnalysis, path: Path, plt) -> Path:
     if a.backtest is not None:
         bt = compute_optimal(a.backtest.fit.law, grid)
         ax.plot(grid, bt.loss, "r--", lw=1.2, label="frontier fit without the largest budget (red-edged runs)")
-    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOP)", ylabel="final validation loss",
+    ax.set(xscale="log", xlabel="training compute C = 6ND (FLOP)", ylabel="final validation loss",
            title="Loss vs compute with the fitted Chinchilla frontier")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
