@@ -86,3 +86,62 @@ def _print_table(result) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.add_typer(testtime_app, name="testtime")
+
+
+@testtime_app.command("run")
+def run_cmd(
+    preset: str = typer.Option("small", "--preset", help="Experiment preset: tiny (seconds) or small (≈ 15 min)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Override the preset's task: addition, arithmetic, "
+                                                            "sorting (with the task's default options)."),
+    out: Path = typer.Option(Path("testtime_run"), "--out", help="Working folder for runs and the counts CSV."),
+    k: Optional[int] = typer.Option(None, "--k", help="Samples per test problem (default: the preset's)."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
+) -> None:
+    """Train models of several sizes on a verifiable task, sample, fit, and print the train↔test exchange rate.
+
+    Example: scalinglab testtime run --preset tiny --out /tmp/tt
+    """
+    import dataclasses
+
+    from scalinglab.errors import InputError
+    from scalinglab.testtime.experiment import PRESETS, run_experiment
+    from scalinglab.testtime.tasks import TASKS
+
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset '{preset}' (choose from {', '.join(PRESETS)})")
+    cfg = PRESETS[preset]
+    changes = {"seed": seed}
+    if task is not None:
+        if task not in TASKS:
+            raise InputError(f"unknown task '{task}' (choose from {', '.join(TASKS)})")
+        changes.update(task=task, task_options={})
+    if k is not None:
+        changes["k"] = k
+    cfg = dataclasses.replace(cfg, **changes)
+    result = run_experiment(cfg, out, progress=None if as_json else lambda m: typer.echo(m, err=True))
+    result.counts.to_csv(out / "counts.csv", index=False)
+    if as_json:
+        typer.echo(json.dumps(result.exchange.as_dict(), indent=2))
+        return
+    _print_exchange(result.exchange)
+    typer.echo(f"counts: {out / 'counts.csv'} (fit them with: scalinglab testtime fit {out / 'counts.csv'})")
+
+
+def _print_exchange(rate) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"samples needed for coverage {rate.target:.3f}", title_justify="left")
+    for col in ("model", "train FLOPs", "k needed", "test FLOPs / problem", f"total @ {rate.queries:.0e} queries"):
+        table.add_column(col, justify="right")
+    for m, c, kk, t, tot, ex in zip(rate.models, rate.train_flops, rate.samples_needed, rate.test_flops_per_problem,
+                                    rate.total_flops, rate.extrapolated):
+        table.add_row(m, f"{c:.3g}", f"{kk:.3g}{' (law)' if ex else ''}", f"{t:.3g}", f"{tot:.3g}")
+    Console().print(table)
+    lo, hi = rate.test_factor_interval
+    typer.echo(f"slope d log(test FLOPs)/d log(train FLOPs) = {rate.slope:.3f} "
+               f"[{rate.slope_lo:.3f}, {rate.slope_hi:.3f}] ({rate.level:.0%})")
+    typer.echo(f"10x training compute changes the inference compute needed by {1 / rate.test_factor_per_10x_train:.3g}x "
+               f"(interval {1 / hi:.3g}x-{1 / lo:.3g}x); compute-optimal for {rate.queries:.0e} queries: "
+               f"{rate.optimal_model}")
