@@ -179,3 +179,20 @@ def test_a_model_size_has_the_same_colour_in_every_figure(report):
     b = F.residuals(data.fit, colors=colors).axes[0].collections[0].get_facecolors()
     assert np.array_equal(a, b) and len(a) == len(data.runs)
     assert not np.array_equal(a[np.argmin(data.runs.n_params)], a[np.argmax(data.runs.n_params)])
+
+
+def test_a_folder_of_exported_runs_and_curves_reports_like_the_ladder(report, tmp_path):
+    from scalinglab.cli import main
+    from scalinglab.ladder import RunStore
+
+    files, ids, _ = report
+    with RunStore(files.html.parent / "ladder", create=False) as store:
+        store.export(tmp_path / "export")                     # runs.csv + curves.csv, as `scalinglab demo` writes
+    out = tmp_path / "folder.html"
+    assert main(["report", str(tmp_path / "export"), "-o", str(out), "--bootstrap", "0", "--no-backtest",
+                 "--no-approaches"]) == 0
+    page = Page(out.read_text(encoding="utf-8"))
+    status = {row[0][0]: row[7][0] for row in page.tables["runs-table"]}
+    assert status[ids["diverged"]].startswith("excluded: diverged")   # found again from the exported curves
+    assert ids["failed"] not in status                                # an export holds finished runs only
+    assert "fig-loss_curves" in page.images

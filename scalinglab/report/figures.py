@@ -26,9 +26,11 @@ def _allocates(law) -> bool:
     return {"n_params", "n_tokens"} <= set(law.inputs) and "unique_tokens" not in law.inputs
 
 
-def _compute_grid(runs, budgets=()) -> np.ndarray:
+def _compute_grid(runs, law, budgets=()) -> np.ndarray:
+    """Compute values to draw a law's optimum at: dense for Chinchilla's closed form, sparser for laws whose optimum
+    is a numeric search per point (their optima are smooth in log C, so straight segments between 32 points do)."""
     hi = max([float(np.max(runs.flops)) * 1.5] + [float(b) * 1.5 for b in budgets])
-    return np.geomspace(float(np.min(runs.flops)) / 1.5, hi, 160)
+    return np.geomspace(float(np.min(runs.flops)) / 1.5, hi, 160 if isinstance(law, Chinchilla) else 32)
 
 
 def _split_at(ax, x, y, x_max, **kw):
@@ -70,7 +72,7 @@ def loss_vs_compute(runs, law, *, budgets=(), excluded=None, boot=None, colors: 
             losses += list(ex["loss"])
         max_c = float(np.max(runs.flops))
         if _allocates(law):
-            grid = _compute_grid(runs, budgets)
+            grid = _compute_grid(runs, law, budgets)
             frontier = compute_optimal(law, grid).loss
             band = optimum_band(boot, grid)
             if band is not None:
@@ -95,7 +97,7 @@ def compute_optimal_allocation(law, runs, *, budgets=(), minima=None, envelope=N
     """Compute-optimal N and D against compute: the fitted law's line, the runs, isoFLOP minima (approach 2) and
     the loss-curve envelope (approach 1) when given."""
     colors = colors or size_colors(runs.n_params)
-    grid = _compute_grid(runs, budgets)
+    grid = _compute_grid(runs, law, budgets)
     alloc = compute_optimal(law, grid)
     max_c = float(np.max(runs.flops))
     with style():
