@@ -90,3 +90,14 @@ def test_numbers_are_shown_with_four_significant_digits():
     assert num(2.791737e9) == "2.792×10<sup>9</sup>"
     assert num(1e21) == "1×10<sup>21</sup>"
     assert num(float("nan")) == "—"
+
+
+def test_same_seed_same_bytes(runs_csv, tmp_path):
+    pages = []
+    for name in ("a", "b"):
+        out = tmp_path / name / "report.html"
+        assert main(["report", str(runs_csv), "-o", str(out), "--bootstrap", "20", "--seed", "7", "--no-backtest",
+                     "--no-approaches", "--exclude", ATTRIBUTE]) == 0
+        pages.append((out.read_bytes(), out.with_suffix(".json").read_bytes(),
+                      (out.parent / "report_figures" / "loss_vs_compute.svg").read_bytes()))
+    assert pages[0] == pages[1]
