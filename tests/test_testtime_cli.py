@@ -66,3 +66,23 @@ def test_bad_input_exits_2_with_one_line(counts_csv, tmp_path, capsys, edit, arg
 def test_missing_file_exits_2(tmp_path, capsys):
     assert main(["testtime", "fit", str(tmp_path / "nope.csv")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_run_tiny_preset_writes_counts_that_fit_reads(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "run"
+    assert main(["testtime", "run", "--preset", "tiny", "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["models"]) == 2 and len(data["train_flops"]) == 2
+    counts = pd.read_csv(out / "counts.csv")
+    assert set(counts.columns) >= {"model", "problem", "n", "correct", "n_params", "tokens_per_sample", "train_flops"}
+    assert main(["testtime", "fit", str(out / "counts.csv"), "--json", "--boot", "5"]) == 0
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--preset", "huge"], "unknown preset"),
+    (["--preset", "tiny", "--task", "chess"], "unknown task"),
+])
+def test_run_rejects_unknown_presets_and_tasks(tmp_path, capsys, args, words):
+    assert main(["testtime", "run", *args, "--out", str(tmp_path / "x")]) == 2
+    assert words in capsys.readouterr().err
