@@ -134,50 +134,63 @@ def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
 
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
+def _envelope_matrix(runs: Runs, n_grid: int = 40):
+    """Each run's log loss interpolated (log-log) on a shared grid of log FLOPs; NaN outside the run's curve."""
+    n_of = dict(zip(runs.frame["run_id"].to_numpy(), runs.n_params))
+    sizes, curves, ids = [], [], []
+    for rid, grp in runs.curves.groupby("run_id", sort=False):
+        if len(grp) >= 2:
+            n = n_of[rid]
+            sizes.append(n)
+            ids.append(rid)
+            curves.append((np.log(FLOPS_PER_PARAM_TOKEN * n * grp["n_tokens"].to_numpy()),
+                           np.log(grp["loss"].to_numpy())))
+    if len(curves) < 2:
+        return np.array(sizes), np.empty(0), np.empty((len(curves), 0)), ids
+    grid = np.linspace(min(c[0] for c, _ in curves), max(c[-1] for c, _ in curves), n_grid)
+    L = np.array([np.where((grid >= c[0]) & (grid <= c[-1]), np.interp(grid, c, l), np.nan) for c, l in curves])
+    return np.array(sizes), grid, L, ids
+
+
+def _envelope(sizes, grid, L, use) -> pd.DataFrame:
+    cols = ["flops", "n_opt", "loss"]
+    if use.sum() < 2:
+        return pd.DataFrame(columns=cols)
+    Lu, su = L[use], sizes[use]
+    covered = ~np.all(np.isnan(Lu), axis=0)
+    Lc = Lu[:, covered]
+    best = np.nanargmin(np.where(np.isnan(Lc), np.inf, Lc), axis=0)
+    env = pd.DataFrame({"flops": np.exp(grid[covered]), "n_opt": su[best],
+                        "loss": np.exp(Lc[best, np.arange(Lc.shape[1])])}, columns=cols)
+    # Where the smallest or largest model holds the envelope, the optimum may lie outside the ladder: drop those.
+    return env[(env["n_opt"] > su.min()) & (env["n_opt"] < su.max())].reset_index(drop=True)
+
+
 def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 40) -> pd.DataFrame:
     """For log-spaced FLOP counts, the run with the lowest (log-log interpolated) loss there, where that run is
     neither the smallest nor the largest model (whose envelope share may be clipped by the ladder's range)."""
-    curves = runs.curves
-    ids = runs.frame["run_id"].to_numpy()
-    n_of = dict(zip(ids, runs.n_params))
-    use = set(ids if run_mask is None else ids[run_mask])
-    per_run = []
-    for rid, grp in curves.groupby("run_id", sort=False):
-        if rid not in use or len(grp) < 2:
-            continue
-        c = FLOPS_PER_PARAM_TOKEN * n_of[rid] * grp["n_tokens"].to_numpy()
-        per_run.append((n_of[rid], np.log(c), np.log(grp["loss"].to_numpy())))
-    if len(per_run) < 2:
-        return pd.DataFrame(columns=["flops", "n_opt", "loss"])
-    lo = min(r[1][0] for r in per_run)
-    hi = max(r[1][-1] for r in per_run)
-    rows = []
-    for lc in np.linspace(lo, hi, n_grid):
-        best = None
-        for n, c, l in per_run:
-            if c[0] <= lc <= c[-1]:
-                v = np.interp(lc, c, l)
-                if best is None or v < best[1]:
-                    best = (n, v)
-        if best is not None:
-            rows.append({"flops": float(np.exp(lc)), "n_opt": best[0], "loss": float(np.exp(best[1]))})
-    env = pd.DataFrame(rows, columns=["flops", "n_opt", "loss"])
-    # Where the smallest or largest model holds the envelope, the optimum may lie outside the ladder: drop those.
-    sizes = [r[0] for r in per_run]
-    return env[(env["n_opt"] > min(sizes)) & (env["n_opt"] < max(sizes))].reset_index(drop=True)
+    sizes, grid, L, ids = _envelope_matrix(runs, n_grid)
+    use = np.ones(len(ids), bool)
+    if run_mask is not None:
+        chosen = set(runs.frame["run_id"].to_numpy()[run_mask])
+        use = np.array([rid in chosen for rid in ids], bool)
+    return _envelope(sizes, grid, L, use)
 
 
 def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8) -> ApproachResult:
     runs = load_runs(runs)
     if runs.curves is None or "run_id" not in runs.frame:
         raise InputError("approach 1 needs per-run loss curves (run_id, n_tokens, loss)", source=runs.source)
-    env = loss_envelope(runs)
+    sizes, grid, L, ids = _envelope_matrix(runs)
+    env = _envelope(sizes, grid, L, np.ones(len(ids), bool))
     if env["n_opt"].nunique() < 2:
         raise InputError("approach 1: the loss envelope is held by a single model size; no trend to fit",
                          source=runs.source)
+    position = {rid: i for i, rid in enumerate(runs.frame["run_id"].to_numpy())}
+    rows_of_curves = np.array([position[rid] for rid in ids])
 
     def stat(w):
-        e = loss_envelope(runs, w > 0)
+        e = _envelope(sizes, grid, L, w[rows_of_curves] > 0)
         return _power_exponent(e["flops"].to_numpy(), e["n_opt"].to_numpy()) if e["n_opt"].nunique() >= 2 else None
 
     a = _power_exponent(env["flops"].to_numpy(), env["n_opt"].to_numpy())
