@@ -104,3 +104,21 @@ def test_fits_reject_bad_input():
         fit_power_law([10, 10], [11, 0])
     fit = fit_power_law([10, 10], [0, 0])
     assert not fit.success and "need" in fit.message  # nothing solved: reports, does not raise
+
+
+def test_beta_mixture_extrapolates_a_two_population_benchmark_better_than_one_beta():
+    """Half the problems hard (Beta(0.3, 300): p ~ 1e-3), half easy (Beta(2, 5)); one beta cannot hold both."""
+    from scipy import special
+
+    rng = np.random.default_rng(7)
+    hard = rng.random(1000) < 0.5
+    p = np.where(hard, rng.beta(0.3, 300.0, 1000), rng.beta(2.0, 5.0, 1000))
+    c = rng.binomial(1000, p)
+    k = 1e4
+    truth = 1 - 0.5 * (np.exp(special.betaln(0.3, 300 + k) - special.betaln(0.3, 300))
+                       + np.exp(special.betaln(2, 5 + k) - special.betaln(2, 5)))
+    mix = fit_success_distribution(np.full(1000, 1000), c, family="beta-mix")
+    one = fit_success_distribution(np.full(1000, 1000), c, family="beta")
+    assert mix.neg_log_lik < one.neg_log_lik - 10
+    assert abs(mix.population_coverage(k) - truth) < 0.02
+    assert abs(mix.population_coverage(k) - truth) < abs(one.population_coverage(k) - truth)
