@@ -1,8 +1,8 @@
 """Training throughput of scalinglab's trainer against a plain PyTorch GPT of identical shape, same process.
 
 For each size (≈0.6M and ≈2M non-embedding parameters, context 256, byte vocabulary) both train on the same
-default-corpus batches with AdamW, gradient clipping and the same batch size; rounds alternate between the two
-so a busy machine slows both alike. Prints tokens/s of each, their ratio (goal ≥ 1.0×) and our MFU on full
+default-corpus batches with AdamW, gradient clipping and the same batch size, alternating step by step so a busy
+machine slows both alike. Prints tokens/s of each, their ratio (goal ≥ 1.0×) and our MFU on full
 FLOPs against the measured matmul peak (goal ≥ 50 % at ≈2M).
 
     .venv/bin/python benchmarks/train_speed.py [--rounds 3] [--steps 8] [--threads N]
@@ -64,36 +64,47 @@ class PlainGPT(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-def plain_tokens_per_s(cfg: TrainConfig, windows: TrainWindows, steps: int) -> float:
-    torch.manual_seed(0)
-    model = PlainGPT(cfg.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
-    plan = plan_run(cfg)
-    elapsed = 0.0
-    for step in range(steps + 1):  # step 0 warms up allocators and kernels, untimed
+class PlainLoop:
+    """The textbook training step for PlainGPT: AdamW, gradient clipping, the same batches as our trainer."""
+
+    def __init__(self, cfg: TrainConfig, windows: TrainWindows):
+        torch.manual_seed(0)
+        self.model, self.windows, self.plan = PlainGPT(cfg.model), windows, plan_run(cfg)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3, weight_decay=0.1)
+
+    def step(self, step: int) -> float:
+        """One optimiser step; returns its wall time in seconds."""
         t0 = time.perf_counter()
-        batch = torch.from_numpy(windows.batch(step * plan.batch_size, plan.batch_size))
-        loss = model(batch[:, :-1], batch[:, 1:])
+        batch = torch.from_numpy(self.windows.batch(step * self.plan.batch_size, self.plan.batch_size))
+        with torch.enable_grad():  # called from inside our trainer's no-grad evaluation
+            loss = self.model(batch[:, :-1], batch[:, 1:])
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step:
-            elapsed += time.perf_counter() - t0
-    return steps * plan.tokens_per_step / elapsed
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
 
 
-def ours_tokens_per_s(cfg: TrainConfig, steps: int) -> float:
-    """Our trainer's own step timing; an evaluation after every step (excluded from its clock) reports the
-    cumulative training time, so the first step's warm-up can be left out as for the plain loop."""
+def paired_tokens_per_s(cfg: TrainConfig, windows: TrainWindows, steps: int) -> tuple[float, float]:
+    """(plain, ours) tokens/s, interleaved step by step so a busy machine slows both alike.
+
+    Our trainer evaluates after every step (a 256-token eval, outside its training clock) and its ``on_eval``
+    callback runs one plain step there; ``tokens_per_s`` in each record is cumulative over training time only.
+    The first step of each, which warms up allocators and kernels, is left out of both."""
     plan = plan_run(cfg)
-    records: list[dict] = []
+    plain, records, plain_times = PlainLoop(cfg, windows), [], []
+
+    def on_eval(record: dict) -> None:
+        records.append(record)
+        plain_times.append(plain.step(len(plain_times)))
+
     run = cfg.replace(n_tokens=(steps + 1) * plan.tokens_per_step, eval_every_tokens=plan.tokens_per_step)
     with tempfile.TemporaryDirectory() as run_dir:
-        train(run, run_dir, on_eval=records.append)
+        train(run, run_dir, on_eval=on_eval)
     first, last = records[0], records[-1]
-    train_time = last["n_tokens"] / last["tokens_per_s"] - first["n_tokens"] / first["tokens_per_s"]
-    return (last["n_tokens"] - first["n_tokens"]) / train_time
+    ours_time = last["n_tokens"] / last["tokens_per_s"] - first["n_tokens"] / first["tokens_per_s"]
+    tokens = last["n_tokens"] - first["n_tokens"]
+    return tokens / sum(plain_times[1:]), tokens / ours_time
 
 
 def main() -> None:
@@ -113,10 +124,8 @@ def main() -> None:
     for name, model in SIZES.items():
         cfg = TrainConfig(model=model, data=data, n_tokens=10**6, eval_every_tokens=10**12, eval_tokens=256,
                           ckpt_every_steps=10**6, threads=args.threads)
-        plain, ours = [], []
-        for _ in range(args.rounds):
-            plain.append(plain_tokens_per_s(cfg, windows, args.steps))
-            ours.append(ours_tokens_per_s(cfg, args.steps))
+        rounds = [paired_tokens_per_s(cfg, windows, args.steps) for _ in range(args.rounds)]
+        plain, ours = [r[0] for r in rounds], [r[1] for r in rounds]
         p, o = statistics.median(plain), statistics.median(ours)
         peak = max(peak, measure_matmul_peak(args.threads, cached=False))
         full = flops_per_token(model)[1]
