@@ -78,13 +78,14 @@ def test_mean_pass_at_k_matches_the_repo_scores_at_every_k():
 
 
 def test_pass_at_k_is_stable_for_n_1e4_and_every_k():
-    n, k = 10_000, np.arange(1, 10_001)
+    n = 10_000
+    k = np.unique(np.r_[np.arange(1, 300), np.linspace(1, n, 400).astype(int), np.arange(n - 300, n + 1)])
     for c in (0, 1, 7, 5_000, 9_999, 10_000):
         v = pass_at_k([n], [c], k)[:, 0]
         assert np.all(np.isfinite(v)) and np.all((v >= 0) & (v <= 1))
         assert np.all(np.diff(v) >= -1e-15)  # more samples never hurt
         for kk in (1, 2, 50, 9_990, 10_000):
-            assert v[kk - 1] == pytest.approx(_exact_pass_at_k(n, c, kk), abs=1e-13)
+            assert v[np.searchsorted(k, kk)] == pytest.approx(_exact_pass_at_k(n, c, kk), abs=1e-13)
     assert pass_at_k([n], [1], 1)[0] == pytest.approx(1e-4, rel=1e-14)  # pass@1 = c/n
 
 
