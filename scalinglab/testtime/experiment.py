@@ -59,11 +59,6 @@ PRESETS = {
     "small": ExperimentConfig(task="arithmetic", task_options=_FACTS,
                               sizes=((1, 2, 16), (1, 2, 32), (2, 4, 48), (2, 4, 64)), n_tokens=600_000,
                               n_train_problems=200, n_test_problems=50, k=256, seq_len=32, batch_size=32, lr=5e-3),
-    # Two-digit addition: an algorithm a bigger model can learn from 9,000 training sums.
-    "addition": ExperimentConfig(task="addition", task_options={"digits": 2},
-                                 sizes=((1, 2, 16), (1, 2, 32), (2, 4, 48), (2, 4, 64)), n_tokens=1_000_000,
-                                 n_train_problems=8_000, n_test_problems=50, k=256, seq_len=32, batch_size=32,
-                                 lr=5e-3),
 }
 
 
