@@ -93,9 +93,13 @@ def _analyse(runs: Runs, budgets, n_resamples: int, seed: int) -> DemoAnalysis:
             bt = backtest(runs, "chinchilla", cutoff_flops=cutoff)
         except InputError as exc:
             notes.append(f"backtest: {exc}")
-    return DemoAnalysis(runs=runs, fit=result, boot=boot, approaches=approaches, backtest=bt,
-                        optimal=compute_optimal(law, np.asarray(budgets, float)), budgets=tuple(budgets),
-                        notes=tuple(notes))
+    optimal = None
+    try:
+        optimal = compute_optimal(law, np.asarray(budgets, float))
+    except InputError as exc:  # e.g. an allocation that overflows for extreme fitted constants
+        notes.append(f"compute-optimal allocation: {exc}")
+    return DemoAnalysis(runs=runs, fit=result, boot=boot, approaches=approaches, backtest=bt, optimal=optimal,
+                        budgets=tuple(budgets), notes=tuple(notes))
 
 
 def _plain(obj):

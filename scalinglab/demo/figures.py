@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.demo.analysis import DemoAnalysis
+from scalinglab.errors import InputError
 from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.laws.optimal import compute_optimal
 
@@ -76,11 +77,12 @@ def _loss_vs_compute(a: DemoAnalysis, path: Path, plt) -> Path:
         ax.scatter(runs.flops[m], runs.loss[m], color=colors[g], s=28, zorder=3,
                    edgecolors=np.where(held[m], "red", "none"), linewidths=1.2)
     grid = np.geomspace(runs.flops.min() / 2, runs.flops.max() * 30, 200)
-    frontier = compute_optimal(a.fit.law, grid)
-    ax.plot(grid, frontier.loss, "k-", lw=1.5, label="compute-optimal frontier, fit on all runs")
-    if a.backtest is not None:
-        bt = compute_optimal(a.backtest.fit.law, grid)
-        ax.plot(grid, bt.loss, "r--", lw=1.2, label="frontier fit without the largest budget (red-edged runs)")
+    frontier = _frontier(a.fit.law, grid)
+    if frontier is not None:
+        ax.plot(grid, frontier, "k-", lw=1.5, label="compute-optimal frontier, fit on all runs")
+    bt = _frontier(a.backtest.fit.law, grid) if a.backtest is not None else None
+    if bt is not None:
+        ax.plot(grid, bt, "r--", lw=1.2, label="frontier fit without the largest budget (red-edged runs)")
     ax.set(xscale="log", xlabel="training compute C = 6ND (FLOP)", ylabel="final validation loss",
            title="Loss vs compute with the fitted Chinchilla frontier")
     ax.legend(fontsize=8)
@@ -89,6 +91,17 @@ def _loss_vs_compute(a: DemoAnalysis, path: Path, plt) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _frontier(law, grid: np.ndarray) -> np.ndarray | None:
+    """Loss along the law's compute-optimal frontier; None when the law has none (e.g. a degenerate fit)."""
+    if not (getattr(law, "alpha", 0) > 0 and getattr(law, "beta", 0) > 0):
+        return None
+    try:
+        loss = compute_optimal(law, grid).loss
+    except InputError:
+        return None
+    return loss if np.all(np.isfinite(loss)) else None
 
 
 def _isoflop(a: DemoAnalysis, path: Path, plt) -> Path:
@@ -102,6 +115,8 @@ def _isoflop(a: DemoAnalysis, path: Path, plt) -> Path:
         ax.scatter(runs.n_params[m], runs.loss[m], color=colors[g], s=28, zorder=3, label=_budget_label(c))
         n = np.geomspace(runs.n_params[m].min() / 1.5, runs.n_params[m].max() * 1.5, 100)
         ax.plot(n, law.predict(n_params=n, n_tokens=c / (6.0 * n)), "-", color=colors[g], lw=1)
+        if a.optimal is None:
+            continue
         n_opt = float(compute_optimal(law, c).n_params)
         ax.plot([n_opt], [float(law.predict(n_params=n_opt, n_tokens=c / (6.0 * n_opt)))], "*", color=colors[g],
                 ms=11, mec="k", mew=0.6, zorder=4)

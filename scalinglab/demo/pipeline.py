@@ -71,7 +71,7 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
         _print_backtest(analysis, console)
     if analysis.optimal is not None:
         _print_allocation(analysis, console)
-    for note in analysis.notes:
+    for note in analysis.notes + ((preset.caveat,) if preset.caveat else ()):
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json, "
                   + ", ".join(p.name for p in figures) + f" to {out}/")

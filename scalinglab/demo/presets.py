@@ -34,6 +34,7 @@ class Preset:
     expected_minutes: float
     settings: LadderSettings = field(default_factory=LadderSettings)
     center_tokens_per_param: float = 20.0
+    caveat: str = ""
     forecast_budgets: tuple[float, ...] = (1e13, 1e15, 1e18, 1e21)
 
     def specs(self) -> list[RunSpec]:
@@ -49,10 +50,11 @@ def _settings(evals: int, eval_tokens: int) -> LadderSettings:
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    # 1 decade, 3 budgets × 3 sizes
-    Preset("tiny", budgets=(3e10, 1e11, 3e11), points=3, span=3.0, center_tokens_per_param=CENTER / 2,
-           expected_minutes=2,
-           settings=_settings(evals=4, eval_tokens=16384)),
+    # 1 decade, 3 budgets × up to 4 sizes (10 runs)
+    Preset("tiny", budgets=(3e10, 1e11, 3e11), points=4, span=3.0, center_tokens_per_param=CENTER / 2,
+           expected_minutes=2, settings=_settings(evals=4, eval_tokens=16384),
+           caveat="tiny is a smoke test: 10 runs over one decade are too few to pin five law parameters; "
+                  "use the default preset for numbers"),
     # 1.5 decades, 4 budgets × 4 sizes: the default
     Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=4, span=3.0, center_tokens_per_param=CENTER,
            expected_minutes=8,
