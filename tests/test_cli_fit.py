@@ -87,3 +87,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, runs_csv, args, needle):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_commands_exit_code_reaches_the_shell():
+    import typer
+
+    from scalinglab.cli import app
+
+    @app.command("exit-code-probe", hidden=True)
+    def probe():
+        raise typer.Exit(3)
+
+    assert main(["exit-code-probe"]) == 3

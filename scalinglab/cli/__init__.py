@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     ``InputError`` and command-line usage errors print one line on stderr and exit 2, never a traceback.
     """
     try:
-        app(args=argv, prog_name="scalinglab", standalone_mode=False)
-        code = 0
+        # Outside standalone mode the parser returns a command's exit code (typer.Exit) instead of raising it.
+        result = app(args=argv, prog_name="scalinglab", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2

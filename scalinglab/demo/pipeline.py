@@ -57,24 +57,35 @@ def run_demo(preset_name: str, out: str | Path, *, jobs: int = 2, threads: int =
 
 
 def _report(store: RunStore, preset: Preset, out: Path, console: Console, start: float, n_resamples: int) -> int:
-    from scalinglab.demo.analysis import analyse
-    from scalinglab.demo.figures import write_figures
+    import warnings
+
+    import numpy as np
+
+    from scalinglab.report import ReportOptions, make_report, write_data
 
     runs_path, curves_path = store.export(out)
-    runs = store.to_runs()
-    analysis = analyse(runs, preset.forecast_budgets, n_resamples=n_resamples, seed=preset.settings.seed)
-    laws = {"preset": preset.name, "n_runs": len(runs), **analysis.to_dict()}
+    options = ReportOptions(n_resamples=n_resamples, seed=preset.settings.seed, budgets=tuple(preset.forecast_budgets))
+    # Bootstrap resamples of a small ladder include degenerate fits; their overflow warnings are noise here
+    # (failed resamples are counted in the result instead).
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        data = make_report(out / "ladder", options=options)
+    files = write_data(data, out / "report.html", png=True)
+    numbers = data.to_dict()
+    laws = {"preset": preset.name, "n_runs": len(data.runs), "law": numbers["fit"],
+            **{k: numbers[k] for k in ("bootstrap", "approaches", "compute_optimal", "backtest", "notes")}}
     (out / "laws.json").write_text(json.dumps(laws, indent=2, allow_nan=False))
-    figures = write_figures(analysis, out)
-    _print_fit(analysis, console)
-    if analysis.backtest is not None:
-        _print_backtest(analysis, console)
-    if analysis.optimal is not None:
-        _print_allocation(analysis, console)
-    for note in analysis.notes + ((preset.caveat,) if preset.caveat else ()):
+    _print_fit(data, console)
+    if data.backtest is not None:
+        _print_backtest(data, console)
+    if data.optimal is not None:
+        _print_allocation(data, console)
+    for note in data.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json, "
-                  + ", ".join(p.name for p in figures) + f" to {out}/")
+    figures = sorted(p.name for p in files.figures if p.suffix == ".png")
+    console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json and {files.figures[0].parent.name}/ "
+                  f"({', '.join(figures)}) to {out}/")
+    console.print(f"report: [bold]{files.html}[/bold]")
     console.print(f"demo finished in {duration(time.perf_counter() - start)}")
     return 0
 

@@ -68,7 +68,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            center_tokens_per_param=CENTER, expected_minutes=330,
            settings=_settings(evals=10, eval_tokens=65536)),
     # for tests: seconds with the synthetic trainer, well under a minute with the real one
-    Preset("test", budgets=(1.5e10, 3e10, 6e10), points=3, span=1.6, expected_minutes=0.5,
+    Preset("test", budgets=(1e10, 1.5e10, 3e10, 6e10), points=3, span=1.6, expected_minutes=0.5,
            settings=_settings(evals=2, eval_tokens=2048)),
 )}
 

@@ -9,7 +9,7 @@ Parts the data cannot support are skipped with a note, never hidden.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,10 +27,6 @@ from scalinglab.report.trust import Trust, assess
 BACKTEST_HOLDOUT = 0.2      # hold out about the top 20 % of runs by compute, cut between isoFLOP budgets
 APPROACH_LEVEL = 0.8        # Hoffmann et al. 2022 Table 2 report 10th-90th percentiles for the approaches
 DATA_CONSTRAINED_BASE = ("a", "b", "e", "alpha", "beta")
-# Approach 1's bootstrap regroups every loss curve once per resample (cost ∝ resamples × runs × curve points, about
-# 20 s for 1,000 runs on 2 cores); above this many runs the report leaves it out, with a note, to stay interactive.
-APPROACH1_MAX_RUNS = 300
-
 
 @dataclass(frozen=True)
 class ReportOptions:
@@ -159,13 +155,8 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
         except InputError as exc:
             notes.append(f"bootstrap: {exc}")
     if options.approaches and result.law.name == "chinchilla":
-        approach_runs = runs
-        if runs.curves is not None and len(runs) > APPROACH1_MAX_RUNS:
-            approach_runs = replace(runs, curves=None)
-            notes.append(f"approach 1 (loss-curve envelope) left out: its bootstrap is slow above "
-                         f"{APPROACH1_MAX_RUNS} runs ({len(runs)} here); run `scalinglab fit --approaches` for it")
         try:
-            comparison = compare_approaches(approach_runs, n_resamples=max(int(options.n_resamples), 50),
+            comparison = compare_approaches(runs, n_resamples=max(int(options.n_resamples), 50),
                                             seed=options.seed, level=APPROACH_LEVEL, fit_result=result)
         except InputError as exc:
             notes.append(f"approaches: {exc}")
