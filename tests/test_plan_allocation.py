@@ -1,10 +1,10 @@
 """Allocation: compute-optimal (Chinchilla Tables 3 and A3), inference-aware (Sardana et al.), data-constrained
 (Muennighoff et al.)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REFERENCE_DIR
 
 from scalinglab.errors import InputError
 from scalinglab.laws import Chinchilla, KaplanJoint
@@ -13,7 +13,7 @@ from scalinglab.plan.data_constrained import data_constrained_optimal
 from scalinglab.plan.inference_aware import inference_aware
 from scalinglab.plan.presets import PRESETS
 
-REFERENCE = Path("/work/shared/reference/published_constants")
+REFERENCE = REFERENCE_DIR / "published_constants"
 
 
 def _read_csv(name: str):

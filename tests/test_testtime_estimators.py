@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REFERENCE_DIR
 
 from scalinglab.errors import InputError
 from scalinglab.testtime.estimators import (best_of_k, majority_vote_at_k, pass_at_k, pass_at_k_summary,
                                             validate_counts)
 
-REF = Path("/work/shared/reference/llmonkeys_pythia_math")
+REF = REFERENCE_DIR / "llmonkeys_pythia_math"
 COUNTS = REF / "pythia_math_per_problem_counts.csv"
 MEANS = REF / "pythia_math_mean_pass_at_k_from_repo_scores.csv"
 

@@ -16,16 +16,16 @@ strict xfail, so that a method that reaches it turns this file red until the mar
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REFERENCE_DIR
 
 from scalinglab.testtime.distribution import fit_success_distribution
 from scalinglab.testtime.power_law import fit_power_law
 
-COUNTS = Path("/work/shared/reference/llmonkeys_pythia_math/pythia_math_per_problem_counts.csv")
+COUNTS = REFERENCE_DIR / "llmonkeys_pythia_math" / "pythia_math_per_problem_counts.csv"
 N_FULL, N_SUB, K_TARGET, SEED = 10_000, 1_000, 10_000, 0
 
 
