@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -74,9 +73,6 @@ class FitResult:
             "source": self.runs.source, "notes": list(self.runs.notes),
             "near_optima": [{"objective": o.objective, "params": o.law.params()} for o in self.near_optima],
         }
-
-    def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), indent=2, **kw)
 
     def _repr_html_(self) -> str:
         from html import escape

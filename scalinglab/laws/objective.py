@@ -42,10 +42,6 @@ class Objective:
         else:
             self.M = None
 
-    @property
-    def n_free(self) -> int:
-        return self.free.size
-
     def full_theta(self, theta_free: np.ndarray) -> np.ndarray:
         full = np.broadcast_to(self.theta_fixed, (theta_free.shape[0], self.theta_fixed.size)).copy()
         full[:, self.free] = theta_free
