@@ -15,7 +15,6 @@ from scalinglab.errors import InputError
 
 console = Console()
 DEFAULT_BUDGETS = (1e21, 1e23, 5.76e23, 1e25)
-BASE_PARAMS = ("a", "b", "e", "alpha", "beta")
 
 
 def fmt(v: float) -> str:
@@ -38,11 +37,8 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
 
 
 def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
-    kw = {"loss": loss, "delta": delta, "asymmetry": asymmetry}
-    if law == "data_constrained" and not free_base:
-        from scalinglab.laws import DataConstrained
-        kw.update(hold=BASE_PARAMS, start=DataConstrained.published())
-    return kw
+    from scalinglab.laws.fit import standard_fit_options
+    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, **standard_fit_options(law, free_base=free_base)}
 
 
 def _params_table(result, boot) -> Table:

@@ -82,6 +82,18 @@ class FitResult:
                 f"{self.loss} objective {self.objective:.6g}, {status}</p><table>{rows}</table>")
 
 
+DATA_CONSTRAINED_BASE = ("a", "b", "e", "alpha", "beta")
+
+
+def standard_fit_options(law: str, *, free_base: bool = False) -> dict:
+    """The project's default ``fit`` options for a law: the data-constrained law holds its base (Chinchilla) part at
+    Muennighoff et al.'s published C4 values and fits R_D*, R_N* only, as the paper does (unless ``free_base``)."""
+    if law == "data_constrained" and not free_base:
+        from scalinglab.laws.data_constrained import DataConstrained
+        return {"hold": DATA_CONSTRAINED_BASE, "start": DataConstrained.published()}
+    return {}
+
+
 def resolve_law(law) -> type[Law]:
     from scalinglab.laws import LAWS
     if isinstance(law, type) and issubclass(law, Law):

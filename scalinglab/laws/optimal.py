@@ -73,12 +73,22 @@ def _argmin_n(law: Law, c: float, extra: dict) -> float:
         n = np.exp(x)
         return float(np.log(law.predict(n_params=n, n_tokens=c / (FLOPS_PER_PARAM_TOKEN * n), **extra)))
 
-    xs = np.linspace(lo, hi, 801)
-    ys = np.array([loss_at(x) for x in xs])
-    k = int(np.nanargmin(ys))
-    a, b = xs[max(k - 1, 0)], xs[min(k + 1, xs.size - 1)]
-    res = minimize_scalar(loss_at, bounds=(a, b), method="bounded", options={"xatol": 1e-10})
-    return float(np.exp(res.x if res.fun <= ys[k] else xs[k]))
+    x, _ = scan_and_refine(loss_at, lo, hi, n_grid=801, xatol=1e-10)
+    return float(np.exp(x))
+
+
+def scan_and_refine(objective, lo: float, hi: float, *, n_grid: int, xatol: float) -> tuple[float, bool]:
+    """argmin of a 1-D objective that may have kinks: an even scan of [lo, hi], then Brent inside the best bracket.
+    Returns (x, on_edge) where ``on_edge`` says the scan's best point was an end of the range."""
+    grid = np.linspace(lo, hi, n_grid)
+    values = np.array([objective(x) for x in grid])
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise InputError("no finite objective anywhere in the scanned range of model sizes")
+    k = int(np.argmin(np.where(finite, values, np.inf)))
+    a, b = grid[max(k - 1, 0)], grid[min(k + 1, n_grid - 1)]
+    res = minimize_scalar(objective, bounds=(a, b), method="bounded", options={"xatol": xatol})
+    return (float(res.x) if res.fun <= values[k] else float(grid[k])), k in (0, n_grid - 1)
 
 
 def optimal_exponents(law: Law, flops: float, **extra) -> tuple[float, float]:

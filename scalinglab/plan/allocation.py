@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from scalinglab.errors import InputError, require_positive
 from scalinglab.laws import FLOPS_PER_PARAM_TOKEN, Law
 from scalinglab.laws.optimal import compute_optimal as law_optimum
+from scalinglab.laws.optimal import scan_and_refine
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,14 @@ class Allocation:
 
 def minimise_over_n_params(loss_of_log_n, centre_log_n: float, half_width: float = 12.0,
                            n_grid: int = 481) -> float:
-    """argmin over log N of a 1-D objective that may have kinks: a log-spaced scan, then Brent inside the best
-    bracket. Returns log N; an optimum on the edge of the scan is reported as an error, not returned."""
-    grid = np.linspace(centre_log_n - half_width, centre_log_n + half_width, n_grid)
-    values = np.array([loss_of_log_n(x) for x in grid])
-    if not np.any(np.isfinite(values)):
-        raise InputError("no finite objective anywhere in the scanned range of model sizes")
-    i = int(np.nanargmin(np.where(np.isfinite(values), values, np.inf)))
-    if i in (0, n_grid - 1):
-        raise InputError(f"the optimum lies at the edge of the scanned sizes (N ≈ {np.exp(grid[i]):.3g}); "
+    """argmin over log N of a 1-D objective that may have kinks (scan, then Brent; ``laws.optimal``). Returns log N;
+    an optimum on the edge of the scan is reported as an error, not returned."""
+    x, on_edge = scan_and_refine(loss_of_log_n, centre_log_n - half_width, centre_log_n + half_width,
+                                 n_grid=n_grid, xatol=1e-9)
+    if on_edge:
+        raise InputError(f"the optimum lies at the edge of the scanned sizes (N ≈ {np.exp(x):.3g}); "
                          "the law has no interior optimum here")
-    res = minimize_scalar(loss_of_log_n, bounds=(grid[i - 1], grid[i + 1]), method="bounded",
-                          options={"xatol": 1e-9})
-    return float(res.x) if res.fun <= values[i] else float(grid[i])
+    return x
 
 
 def compute_optimal(law: Law, flops: float, **extra_inputs) -> Allocation:

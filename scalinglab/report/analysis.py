@@ -17,7 +17,7 @@ from scalinglab.errors import InputError
 from scalinglab.laws.approaches import ApproachComparison, compare_approaches, isoflop_budgets
 from scalinglab.laws.backtest import BacktestResult, backtest
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap
-from scalinglab.laws.fit import FitResult, fit, resolve_law
+from scalinglab.laws.fit import FitResult, fit, resolve_law, standard_fit_options
 from scalinglab.laws.optimal import Allocation, compute_optimal
 from scalinglab.report.planning import PlanSection, parse_request, plan_sections
 from scalinglab.report.sources import ReportInput
@@ -26,7 +26,6 @@ from scalinglab.report.trust import Trust, assess
 
 BACKTEST_HOLDOUT = 0.2      # hold out about the top 20 % of runs by compute, cut between isoFLOP budgets
 APPROACH_LEVEL = 0.8        # Hoffmann et al. 2022 Table 2 report 10th-90th percentiles for the approaches
-DATA_CONSTRAINED_BASE = ("a", "b", "e", "alpha", "beta")
 
 @dataclass(frozen=True)
 class ReportOptions:
@@ -111,13 +110,6 @@ def backtest_cutoff(flops: np.ndarray, n_min: int) -> float | None:
     return best
 
 
-def _fit_kwargs(law: str) -> dict:
-    if law == "data_constrained":
-        from scalinglab.laws import DataConstrained
-        return {"hold": DATA_CONSTRAINED_BASE, "start": DataConstrained.published()}
-    return {}
-
-
 def _allocates(fit_result: FitResult) -> bool:
     inputs = set(fit_result.law.inputs)
     return {"n_params", "n_tokens"} <= inputs and "unique_tokens" not in inputs
@@ -132,7 +124,7 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
         parse_request(request)  # bad requests fail before the slow part
     tt = testtime_section(options.counts, seed=options.seed) if options.counts is not None else None
     runs, notes = data.runs, []
-    result = fit(runs, options.law, **_fit_kwargs(options.law))
+    result = fit(runs, options.law, **standard_fit_options(options.law))
     if not result.converged:
         notes.append(f"the fit did not converge ({result.message}); read every number below with that in mind")
     budgets = tuple(float(b) for b in (options.budgets or default_budgets(runs.flops)))
@@ -167,7 +159,7 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
             notes.append("backtest: no compute cut leaves enough runs on both sides")
         else:
             try:
-                bt = backtest(runs, options.law, cutoff_flops=cutoff, **_fit_kwargs(options.law))
+                bt = backtest(runs, options.law, cutoff_flops=cutoff, **standard_fit_options(options.law))
             except InputError as exc:
                 notes.append(f"backtest: {exc}")
     plans = plan_sections(options.plans, result) if options.plans else ()
