@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalinglab.errors import InputError, require_positive
+from scalinglab.laws import FLOPS_PER_PARAM_TOKEN
 
-FLOPS_PER_ACTIVE_PARAM_TOKEN = 6.0  # forward 2 + backward 4 (Kaplan et al. 2020, Sec. 2.1)
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ class ModelSpec:
         """6·n_layers·seq_len·d_model training FLOPs per token for attention scores and values; None without shape."""
         if not self.has_shape:
             return None
-        return FLOPS_PER_ACTIVE_PARAM_TOKEN * float(self.n_layers) * float(self.seq_len) * float(self.d_model)
+        return FLOPS_PER_PARAM_TOKEN * float(self.n_layers) * float(self.seq_len) * float(self.d_model)
 
     def flops_per_token(self, include_attention: bool = True) -> float:
         """Training FLOPs per token: 6·N_active, plus the attention term when asked for and the shape is known."""
-        base = FLOPS_PER_ACTIVE_PARAM_TOKEN * self.active
+        base = FLOPS_PER_PARAM_TOKEN * self.active
         attention = self.attention_flops_per_token() if include_attention else None
         return base + (attention or 0.0)
 
@@ -102,6 +102,6 @@ def training_flops(model: ModelSpec, n_tokens: float) -> TrainingFlops:
     """Training FLOPs for ``n_tokens`` tokens: 6·N_active·D and, when the shape is known, the count with attention."""
     d = require_positive("n_tokens", n_tokens)
     attention = model.attention_flops_per_token()
-    base = FLOPS_PER_ACTIVE_PARAM_TOKEN * model.active * d
+    base = FLOPS_PER_PARAM_TOKEN * model.active * d
     return TrainingFlops(n_tokens=d, flops_6nd=base,
                          flops_with_attention=None if attention is None else base + attention * d)

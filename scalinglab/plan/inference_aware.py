@@ -13,10 +13,9 @@ import numpy as np
 from scipy.optimize import brentq
 
 from scalinglab.errors import InputError, require_positive
-from scalinglab.laws import Chinchilla, Law
+from scalinglab.laws import FLOPS_PER_PARAM_TOKEN, Chinchilla, Law
 from scalinglab.plan.allocation import minimise_over_n_params
 
-TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0  # forward + backward (Kaplan et al. 2020, Sec. 2.1)
 INFER_FLOPS_PER_PARAM_TOKEN = 2.0  # forward only (Sardana et al. 2023, Sec. 2)
 _LOG_D_RANGE = (np.log(1e3), np.log(1e40))
 
@@ -73,7 +72,7 @@ def _optimum(law: Law, target_loss: float, inference_tokens: float) -> tuple[flo
         d = training_tokens_for_loss(law, n, target_loss)
         if not np.isfinite(d):
             return float("inf")
-        return float(np.log(TRAIN_FLOPS_PER_PARAM_TOKEN * n * d + INFER_FLOPS_PER_PARAM_TOKEN * n * inference_tokens))
+        return float(np.log(FLOPS_PER_PARAM_TOKEN * n * d + INFER_FLOPS_PER_PARAM_TOKEN * n * inference_tokens))
 
     if isinstance(law, Chinchilla):  # smallest N that can reach ℓ at all; the optimum lies above it
         centre = np.log(law.A / (target_loss - law.E)) / law.alpha + 6.0
@@ -99,6 +98,6 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float = 0.0)
     n0, d0 = _optimum(law, loss, 0.0) if d_inf > 0 else (n, d)
     return InferenceAwarePlan(
         target_loss=loss, inference_tokens=d_inf, n_params=n, n_tokens=d,
-        training_flops=TRAIN_FLOPS_PER_PARAM_TOKEN * n * d, inference_flops=INFER_FLOPS_PER_PARAM_TOKEN * n * d_inf,
+        training_flops=FLOPS_PER_PARAM_TOKEN * n * d, inference_flops=INFER_FLOPS_PER_PARAM_TOKEN * n * d_inf,
         chinchilla_n_params=n0, chinchilla_n_tokens=d0,
-        chinchilla_total_flops=TRAIN_FLOPS_PER_PARAM_TOKEN * n0 * d0 + INFER_FLOPS_PER_PARAM_TOKEN * n0 * d_inf)
+        chinchilla_total_flops=FLOPS_PER_PARAM_TOKEN * n0 * d0 + INFER_FLOPS_PER_PARAM_TOKEN * n0 * d_inf)
