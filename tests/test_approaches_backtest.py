@@ -46,6 +46,21 @@ def test_approach2_recovers_the_true_exponent():
     assert np.allclose(np.log(minima["n_opt"]), np.log(truth), atol=0.15)
 
 
+def test_approach2_refuses_an_interval_the_runs_cannot_support():
+    # Two budgets × exactly 3 sizes: each parabola interpolates its 3 points and the line joins 2 minima, so no
+    # resample can move a. A zero-width interval would claim certainty; the result says why there is none.
+    frame = isoflop_ladder(budgets=(1e18, 1e19))
+    keep = frame.groupby(frame["run_id"].str[:5]).nth([2, 4, 6])
+    result = approach2(load_runs(keep), n_resamples=200, seed=0)
+    assert result.n_points == 2
+    assert result.a == pytest.approx(A_TRUE, abs=0.05)
+    assert np.isnan(result.a_lo) and np.isnan(result.a_hi)
+    assert "no interval" in result.note
+    # With 9 sizes per budget the same two budgets do give an interval, and it holds the estimate.
+    full = approach2(load_runs(frame), n_resamples=200, seed=0)
+    assert full.note == "" and full.a_lo < full.a < full.a_hi
+
+
 def test_approach1_from_loss_curves():
     # Each run logs its loss along training; the envelope over runs traces the compute-optimal frontier.
     sizes = np.geomspace(1e7, 1e9, 9)

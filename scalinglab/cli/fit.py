@@ -121,6 +121,9 @@ def fit_cmd(
         for r in comparison.results:
             t.add_row(r.approach, fmt(r.a), f"[{fmt(r.a_lo)}, {fmt(r.a_hi)}]", fmt(r.b), str(r.n_points))
         console.print(t)
+        for r in comparison.results:
+            if r.note:
+                console.print(f"[dim]approach {r.approach.split(':')[0]}: {r.note}[/dim]")
         for s in comparison.skipped:
             console.print(f"[dim]skipped {s}[/dim]")
         for d in comparison.disagreements:

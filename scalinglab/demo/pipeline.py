@@ -116,7 +116,8 @@ def _print_fit(a, console: Console) -> None:
     for r in a.approaches.results:
         comp.add_row(r.approach, f"{r.a:.3f}", f"[{r.a_lo:.3f}, {r.a_hi:.3f}]", str(r.n_points))
     console.print(comp)
-    for line in a.approaches.skipped + a.approaches.disagreements:
+    notes = [f"approach {r.approach.split(':')[0]}: {r.note}" for r in a.approaches.results if r.note]
+    for line in notes + list(a.approaches.skipped + a.approaches.disagreements):
         console.print(f"  note: {line}")
 
 

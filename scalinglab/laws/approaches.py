@@ -97,7 +97,11 @@ def _power_exponent(c: np.ndarray, n: np.ndarray) -> float:
     return float(np.polyfit(np.log(c), np.log(n), 1)[0])
 
 
-def _resampled(runs: Runs, stat, n_resamples: int, seed: int, level: float):
+MIN_VALID_FRACTION = 0.5  # below this share of usable resamples, the bootstrap says nothing about the spread
+
+
+def _resampled(runs: Runs, stat, n_resamples: int, seed: int, level: float) -> tuple[float, float, str]:
+    """Bootstrap-over-runs interval of ``stat`` and a note; (NaN, NaN, why) when the resamples cannot give one."""
     rng = np.random.default_rng(seed)
     n = len(runs)
     vals = []
@@ -108,11 +112,18 @@ def _resampled(runs: Runs, stat, n_resamples: int, seed: int, level: float):
             continue
         if v is not None and np.isfinite(v):
             vals.append(v)
-    if len(vals) < 2:
-        return np.nan, np.nan
+    if len(vals) < max(2, MIN_VALID_FRACTION * n_resamples):
+        return np.nan, np.nan, (f"no interval: only {len(vals)} of {n_resamples} resamples of the runs still had "
+                                "enough budgets/sizes to estimate a")
     q = (1 - level) / 2
     lo, hi = np.quantile(vals, [q, 1 - q])
-    return float(lo), float(hi)
+    if hi - lo <= 1e-9 * max(1.0, abs(hi)):
+        # E.g. exactly 3 sizes per budget and 2 budgets: every parabola and the line through the minima pass exactly
+        # through their points, so resampling runs cannot move the estimate. A zero-width interval would claim a
+        # precision the data do not have.
+        return np.nan, np.nan, ("no interval: every resample gives the same a (no residual left to resample: "
+                                "train more sizes per budget or more budgets)")
+    return float(lo), float(hi), ""
 
 
 def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8,
@@ -128,9 +139,10 @@ def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
         return _power_exponent(m["budget_flops"].to_numpy(), m["n_opt"].to_numpy()) if len(m) >= 2 else None
 
     a = _power_exponent(minima["budget_flops"].to_numpy(), minima["n_opt"].to_numpy())
-    lo, hi = _resampled(runs, stat, n_resamples, seed, level)
+    lo, hi, note = _resampled(runs, stat, n_resamples, seed, level)
     # D_opt = C / (6 N_opt) at each budget, so b = 1 − a exactly.
-    return ApproachResult("2: isoFLOP profiles", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(minima), detail=minima)
+    return ApproachResult("2: isoFLOP profiles", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(minima), note=note,
+                          detail=minima)
 
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
@@ -194,8 +206,9 @@ def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
         return _power_exponent(e["flops"].to_numpy(), e["n_opt"].to_numpy()) if e["n_opt"].nunique() >= 2 else None
 
     a = _power_exponent(env["flops"].to_numpy(), env["n_opt"].to_numpy())
-    lo, hi = _resampled(runs, stat, n_resamples, seed, level)
-    return ApproachResult("1: loss-curve envelope", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(env), detail=env)
+    lo, hi, note = _resampled(runs, stat, n_resamples, seed, level)
+    return ApproachResult("1: loss-curve envelope", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(env), note=note,
+                          detail=env)
 
 
 # --- approach 3 and the comparison ---------------------------------------------------------------------------------
