@@ -153,31 +153,6 @@ def log_axis(ax, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_label(value: float) -> str:
-    """10¹⁸ or 3×10⁹ in plain Unicode (no mathtext: cheaper to lay out and reads the same)."""
-    if not (value > 0 and math.isfinite(value)):
-        return ""
-    exponent = math.floor(math.log10(value) + 1e-9)
-    mantissa = value / 10.0 ** exponent
-    power = "10" + str(exponent).translate(_SUPERSCRIPT)
-    return power if abs(mantissa - 1) < 1e-6 else f"{mantissa:.2g}×{power}"
-
-
-def log_axis(ax, axis: str = "x") -> None:
-    """A log axis with ticks at decades (and at 2 and 5 when the data span less than two decades)."""
-    getattr(ax, f"set_{axis}scale")("log")
-    lo, hi = getattr(ax, f"get_{axis}lim")()
-    subs = (1.0,) if math.log10(hi / lo) >= 2 else (1.0, 2.0, 5.0)
-    target = getattr(ax, f"{axis}axis")
-    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
-    target.set_major_formatter(FuncFormatter(lambda x, _: power_label(x)))
-    target.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0, numticks=12))
-    target.set_minor_formatter(NullFormatter())
-
-
 def legend_below(fig, ax, ncols: int = 2) -> None:
     """The legend under the axes, outside the data area."""
     handles, labels = ax.get_legend_handles_labels()
