@@ -40,10 +40,10 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
     lo = np.maximum(0.0, -ev_min) + 1e-12 * scale          # smallest shift keeping H + μI positive definite
     r2 = radius * radius
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        q = g2 / ev
-        interior = pd & (np.sum(q / ev, axis=1) <= r2)     # the Newton step fits: ‖H⁻¹g‖ ≤ Δ
-        inv_lo = 1.0 / (ev + lo[:, None])
-        need = ~interior & (np.sum(g2 * inv_lo * inv_lo, axis=1) > r2)
+        x0 = gV / ev                                       # Newton step in the eigenbasis
+        interior = pd & (np.sum(x0 * x0, axis=1) <= r2)    # it fits: ‖H⁻¹g‖ ≤ Δ
+        x_lo = gV / (ev + lo[:, None])
+        need = ~interior & (np.sum(x_lo * x_lo, axis=1) > r2)
     mu = np.where(interior, 0.0, lo)
     if need.any():
         # ‖s(μ)‖ = Δ: Newton's method on 1/‖s(μ)‖ − 1/Δ, which is nearly linear in μ (Moré & Sorensen 1983);
@@ -66,7 +66,7 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
     step = np.einsum("bpk,bk->bp", V, coef)
     predicted = -np.sum(coef * (gV + 0.5 * ev * coef), axis=1)
     with np.errstate(invalid="ignore"):
-        newton_decrement = np.where(pd, 0.5 * np.sum(q, axis=1), np.inf)
+        newton_decrement = np.where(pd, 0.5 * np.sum(gV * x0, axis=1), np.inf)
     return step, predicted, newton_decrement
 
 
