@@ -27,6 +27,7 @@ class Objective:
         self.kind, self.delta, self.kappa = kind, float(delta), float(asymmetry)
         n = self.y.size
         self.weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
+        self._unit_weights = weights is None  # then every multiplication by w is skipped
         P = law.n_fit_params()
         self.free = np.arange(P) if free is None else np.asarray(free, int)
         self.theta_fixed = np.zeros(P) if theta_fixed is None else np.asarray(theta_fixed, float)
@@ -63,24 +64,27 @@ class Objective:
         return self.weights[rows]
 
     # --- the per-point loss and its first two derivatives ---------------------------------------------------------
+    # Huber through its clipped residual ψ = clip(r, ±δ): ρ = ψ (r − ψ/2) and ψ' = [ψ = r] give, bit for bit, the
+    # textbook r²/2 inside and δ(|r| − δ/2) outside in a third of the array passes.
     def _rho(self, r: np.ndarray) -> np.ndarray:
         if self.kind == "huber":
-            a = np.abs(r)
-            out = np.where(a <= self.delta, 0.5 * r * r, self.delta * (a - 0.5 * self.delta))
+            psi = np.clip(r, -self.delta, self.delta)
+            out = psi * (r - 0.5 * psi)
         else:
             out = r * r
         return out if self.kappa == 1.0 else out * np.where(r > 0, self.kappa, 1.0)
 
-    def _psi(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _loss(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ρ(r), ψ = ρ'(r) and ψ'(r)."""
         if self.kind == "huber":
             psi = np.clip(r, -self.delta, self.delta)
-            dpsi = (np.abs(r) <= self.delta).astype(float)
+            rho, dpsi = psi * (r - 0.5 * psi), (psi == r).astype(float)
         else:
-            psi, dpsi = 2.0 * r, np.full_like(r, 2.0)
+            rho, psi, dpsi = r * r, 2.0 * r, np.full_like(r, 2.0)
         if self.kappa != 1.0:
             k = np.where(r > 0, self.kappa, 1.0)
-            psi, dpsi = psi * k, dpsi * k
-        return psi, dpsi
+            rho, psi, dpsi = rho * k, psi * k, dpsi * k
+        return rho, psi, dpsi
 
     # --- evaluation -----------------------------------------------------------------------------------------------
     def log_predict(self, theta_free: np.ndarray) -> np.ndarray:
@@ -101,8 +105,10 @@ class Objective:
         f = np.empty(theta_free.shape[0])
         with np.errstate(all="ignore"):
             for sl in self._blocks(f.size):
-                r = self.log_predict(theta_free[sl]) - self.y
-                f[sl] = (self._w(None if rows is None else rows[sl]) * self._rho(r)).sum(axis=1)
+                rho = self._rho(self.log_predict(theta_free[sl]) - self.y)
+                if not self._unit_weights:
+                    rho = self._w(None if rows is None else rows[sl]) * rho
+                f[sl] = rho.sum(axis=1)
         return np.where(np.isfinite(f), f, np.inf)
 
     def value_grad_hess(self, theta_free: np.ndarray, rows: np.ndarray | None = None):
@@ -130,10 +136,11 @@ class Objective:
         z = e.sum(axis=1)
         s = e / z[:, None]
         r = m + np.log(z) - self.y
-        w = self._w(rows)
-        psi, dpsi = self._psi(r)
-        c1, c2 = w * psi, w * dpsi
-        f = (w * self._rho(r)).sum(axis=1)
+        rho, c1, c2 = self._loss(r)
+        if not self._unit_weights:
+            w = self._w(rows)
+            rho, c1, c2 = w * rho, w * c1, w * c2
+        f = rho.sum(axis=1)
         B, K, n = s.shape
         p = self.M.shape[2]
         g = (c1[:, None] * s).reshape(B, K * n) @ self._M_grad
@@ -172,9 +179,9 @@ class Objective:
                 Hf[:, :, j, k] = Hf[:, :, k, j] = v
         r = f0 - self.y
         w = self._w(rows)
-        psi, dpsi = self._psi(r)
+        rho, psi, dpsi = self._loss(r)
         c1, c2 = w * psi, w * dpsi
-        f = (w * self._rho(r)).sum(axis=1)
+        f = (w * rho).sum(axis=1)
         g = np.einsum("bn,bnp->bp", c1, J)
         H = np.einsum("bn,bnp,bnq->bpq", c2, J, J) + np.einsum("bn,bnpq->bpq", c1, Hf)
         return f, g, H
