@@ -53,6 +53,11 @@ class Objective:
         else:
             self.M = None
 
+    @property
+    def cheap_derivatives(self) -> bool:
+        """Exact gradient and Hessian at a few times the cost of the value (finite differences cost ~p² values)."""
+        return self.M is not None
+
     def full_theta(self, theta_free: np.ndarray) -> np.ndarray:
         full = np.broadcast_to(self.theta_fixed, (theta_free.shape[0], self.theta_fixed.size)).copy()
         full[:, self.free] = theta_free
