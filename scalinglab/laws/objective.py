@@ -17,6 +17,14 @@ from scalinglab.laws.forms import Law
 CHUNK_ELEMENTS = 1 << 15  # per-block size of the largest temporaries (see Objective._blocks)
 
 
+def _sum_terms(e: np.ndarray) -> np.ndarray:
+    """Σ_k e[:, k] of [B, K, n] by K − 1 additions (same order as .sum(axis=1), about twice as fast)."""
+    out = e[:, 0].copy()
+    for k in range(1, e.shape[1]):
+        out += e[:, k]
+    return out
+
+
 class Objective:
     """Σ w ρ(log L̂(θ) − log L) for one law on fixed data; evaluated for batches of θ (rows of ``theta``)."""
 
@@ -96,7 +104,7 @@ class Objective:
         if self.M is not None:
             u = self._terms(theta_free)
             m = u.max(axis=1)
-            return m + np.log(np.exp(u - m[:, None]).sum(axis=1))
+            return m + np.log(_sum_terms(np.exp(u - m[:, None])))
         return self.law.log_predict(self.full_theta(theta_free), self.X)
 
     def _blocks(self, n_rows: int):
@@ -113,7 +121,7 @@ class Objective:
                 rho = self._rho(self.log_predict(theta_free[sl]) - self.y)
                 if not self._unit_weights:
                     rho = self._w(None if rows is None else rows[sl]) * rho
-                f[sl] = rho.sum(axis=1)
+                f[sl] = rho @ np.ones(rho.shape[1])
         return np.where(np.isfinite(f), f, np.inf)
 
     def value_grad_hess(self, theta_free: np.ndarray, rows: np.ndarray | None = None):
@@ -138,14 +146,14 @@ class Objective:
         u = self._terms(theta)
         m = u.max(axis=1)
         e = np.exp(u - m[:, None])
-        z = e.sum(axis=1)
+        z = _sum_terms(e)
         s = e / z[:, None]
         r = m + np.log(z) - self.y
         rho, c1, c2 = self._loss(r)
         if not self._unit_weights:
             w = self._w(rows)
             rho, c1, c2 = w * rho, w * c1, w * c2
-        f = rho.sum(axis=1)
+        f = rho @ np.ones(rho.shape[1])
         B, K, n = s.shape
         p = self.M.shape[2]
         g = (c1[:, None] * s).reshape(B, K * n) @ self._M_grad

@@ -28,6 +28,11 @@ class BatchResult:
     message: np.ndarray    # [B] str
 
 
+def _rowsum(x: np.ndarray) -> np.ndarray:
+    # Sums over a short last axis as a matrix-vector product: several times faster than .sum(axis=1) for [B, 5].
+    return x @ np.ones(x.shape[1])
+
+
 def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.ndarray):
     """Minimise gᵀs + ½sᵀHs over ‖s‖ ≤ Δ for each row, given H = V diag(ev) Vᵀ (``ev`` ascending, as ``eigh``
     returns it). Returns (s, predicted decrease, Newton decrement ½gᵀH⁻¹g — infinite where H is not positive definite).
@@ -41,9 +46,9 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
     r2 = radius * radius
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         x0 = gV / ev                                       # Newton step in the eigenbasis
-        interior = pd & (np.sum(x0 * x0, axis=1) <= r2)    # it fits: ‖H⁻¹g‖ ≤ Δ
+        interior = pd & (_rowsum(x0 * x0) <= r2)    # it fits: ‖H⁻¹g‖ ≤ Δ
         x_lo = gV / (ev + lo[:, None])
-        need = ~interior & (np.sum(x_lo * x_lo, axis=1) > r2)
+        need = ~interior & (_rowsum(x_lo * x_lo) > r2)
     mu = np.where(interior, 0.0, lo)
     if need.any():
         # ‖s(μ)‖ = Δ: Newton's method on 1/‖s(μ)‖ − 1/Δ, which is nearly linear in μ (Moré & Sorensen 1983);
@@ -54,19 +59,19 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
             for i in range(SECULAR_MAX_ITER):
                 inv = 1.0 / (e_n + m[:, None])
                 t2 = g2_n * inv * inv
-                s2 = t2.sum(axis=1)
-                s3 = (t2 * inv).sum(axis=1)
+                s2 = _rowsum(t2)
+                s3 = _rowsum(t2 * inv)
                 norm_s = np.sqrt(s2)
                 m = m + (norm_s - r_n) / r_n * s2 / s3
                 # Converged rows stop moving (Newton's quadratic convergence): no need to run out the count.
                 if i >= 2 and not np.any(np.abs(norm_s - r_n) > SECULAR_RTOL * r_n):
                     break
-        mu[need] = np.where(np.isfinite(m), m, lo[need] + np.sqrt(np.sum(g2_n, axis=1)) / r_n)
+        mu[need] = np.where(np.isfinite(m), m, lo[need] + np.sqrt(_rowsum(g2_n)) / r_n)
     coef = -gV / (ev + mu[:, None])
     step = np.einsum("bpk,bk->bp", V, coef)
-    predicted = -np.sum(coef * (gV + 0.5 * ev * coef), axis=1)
+    predicted = -_rowsum(coef * (gV + 0.5 * ev * coef))
     with np.errstate(invalid="ignore"):
-        newton_decrement = np.where(pd, 0.5 * np.sum(gV * x0, axis=1), np.inf)
+        newton_decrement = np.where(pd, 0.5 * _rowsum(gV * x0), np.inf)
     return step, predicted, newton_decrement
 
 
