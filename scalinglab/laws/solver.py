@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 RADIUS_START, RADIUS_MAX, RADIUS_MIN = 1.0, 1e3, 1e-14
+SECULAR_MAX_ITER, SECULAR_RTOL = 12, 1e-13  # the step length matches the radius to 1e-13 (relative)
 STALL_WINDOW, STALL_RTOL = 25, 1e-10  # a start whose objective fell < 1e-10 (relative) in 25 steps has stalled
 
 
@@ -27,38 +28,63 @@ class BatchResult:
     message: np.ndarray    # [B] str
 
 
+def _rowsum(x: np.ndarray) -> np.ndarray:
+    # Sums over a short last axis as a matrix-vector product: several times faster than .sum(axis=1) for [B, 5].
+    return x @ np.ones(x.shape[1])
+
+
 def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.ndarray):
-    """Minimise gᵀs + ½sᵀHs over ‖s‖ ≤ Δ for each row, given H = V diag(ev) Vᵀ. Returns (s, predicted decrease)."""
+    """Minimise gᵀs + ½sᵀHs over ‖s‖ ≤ Δ for each row, given H = V diag(ev) Vᵀ (``ev`` ascending, as ``eigh``
+    returns it). Returns (s, predicted decrease, Newton decrement ½gᵀH⁻¹g — infinite where H is not positive definite).
+    """
     gV = np.einsum("bpk,bp->bk", V, g)
-    ev_min = ev.min(axis=1)
-    scale = np.maximum(np.abs(ev).max(axis=1), 1e-300)
+    g2 = gV * gV
+    ev_min = ev[:, 0]
+    pd = ev_min > 0
+    scale = np.maximum(np.maximum(-ev_min, ev[:, -1]), 1e-300)
     lo = np.maximum(0.0, -ev_min) + 1e-12 * scale          # smallest shift keeping H + μI positive definite
-
-    def norm(mu):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return np.sqrt(np.sum((gV / (ev + mu[:, None])) ** 2, axis=1))
-
-    interior = (ev_min > 0) & (norm(np.zeros_like(ev_min)) <= radius)
+    r2 = radius * radius
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x0 = gV / ev                                       # Newton step in the eigenbasis
+        interior = pd & (_rowsum(x0 * x0) <= r2)    # it fits: ‖H⁻¹g‖ ≤ Δ
+        x_lo = gV / (ev + lo[:, None])
+        need = ~interior & (_rowsum(x_lo * x_lo) > r2)
     mu = np.where(interior, 0.0, lo)
-    need = ~interior & (norm(lo) > radius)
     if need.any():
         # ‖s(μ)‖ = Δ: Newton's method on 1/‖s(μ)‖ − 1/Δ, which is nearly linear in μ (Moré & Sorensen 1983);
         # started left of the root at the positive-definite shift, its iterates rise monotonically to it.
-        e_n, g2, r_n = ev[need], gV[need] ** 2, radius[need]
+        e_n, g2_n, r_n = ev[need], g2[need], radius[need]
         m = lo[need]
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            for _ in range(12):
-                d = e_n + m[:, None]
-                s2 = np.sum(g2 / d**2, axis=1)
-                s3 = np.sum(g2 / d**3, axis=1)
+            for i in range(SECULAR_MAX_ITER):
+                inv = 1.0 / (e_n + m[:, None])
+                t2 = g2_n * inv * inv
+                s2 = _rowsum(t2)
+                s3 = _rowsum(t2 * inv)
                 norm_s = np.sqrt(s2)
                 m = m + (norm_s - r_n) / r_n * s2 / s3
-        mu[need] = np.where(np.isfinite(m), m, lo[need] + np.sqrt(np.sum(g2, axis=1)) / r_n)
+                # Converged rows stop moving (Newton's quadratic convergence): no need to run out the count.
+                if i >= 2 and not np.any(np.abs(norm_s - r_n) > SECULAR_RTOL * r_n):
+                    break
+        mu[need] = np.where(np.isfinite(m), m, lo[need] + np.sqrt(_rowsum(g2_n)) / r_n)
     coef = -gV / (ev + mu[:, None])
     step = np.einsum("bpk,bk->bp", V, coef)
-    predicted = -(np.sum(gV * coef, axis=1) + 0.5 * np.sum(ev * coef * coef, axis=1))
-    newton_decrement = np.where(ev_min > 0, 0.5 * np.sum(gV * gV / np.maximum(ev, 1e-300), axis=1), np.inf)
+    predicted = -_rowsum(coef * (gV + 0.5 * ev * coef))
+    with np.errstate(invalid="ignore"):
+        newton_decrement = np.where(pd, 0.5 * _rowsum(gV * x0), np.inf)
     return step, predicted, newton_decrement
+
+
+def _first_equal_row(keys: np.ndarray) -> np.ndarray:
+    """For each row of ``keys``, the index of the first row equal to it (``np.unique(axis=0)``'s grouping, through
+    one stable lexicographic sort: several times cheaper for the few thousand rows merged at every call)."""
+    order = np.lexsort(keys.T[::-1])
+    sorted_keys = keys[order]
+    starts = np.ones(len(keys), bool)
+    starts[1:] = np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
+    out = np.empty(len(keys), int)
+    out[order] = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return out
 
 
 def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol: float = 1e-13,
@@ -72,6 +98,9 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     theta = np.array(theta0, dtype=float, copy=True)
     B, _ = theta.shape
     per_row = objective.weights.shape[0] > 1
+    # Where derivatives cost a small multiple of the value (exact log-sum-exp ones), every trial point gets them in
+    # the same pass: the accepted majority then needs no second pass over the data.
+    fused = getattr(objective, "cheap_derivatives", False)
     f, g, H = objective.value_grad_hess(theta, np.arange(B) if per_row else None)
     radius = np.full(B, RADIUS_START)
     n_iter = np.zeros(B, int)
@@ -88,10 +117,9 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     for it in range(max_iter):
         if merge_decimals is not None and it % merge_every == merge_every - 1:
             act = np.flatnonzero(~done)
-            _, first, inverse = np.unique(np.round(theta[act], merge_decimals), axis=0, return_index=True,
-                                          return_inverse=True)
-            followers = act[first[inverse.ravel()]] != act
-            leader[act[followers]] = act[first[inverse.ravel()]][followers]
+            first = act[_first_equal_row(np.round(theta[act], merge_decimals))]
+            followers = first != act
+            leader[act[followers]] = first[followers]
             done[act[followers]] = True
         act = np.flatnonzero(~done)
         if it and it % STALL_WINDOW == 0:
@@ -114,7 +142,11 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
                 break
         n_iter[act] += 1
         trial = theta[act] + step
-        f_trial = objective.value(trial, act if per_row else None)
+        if fused:
+            f_trial, g_trial, H_trial = objective.value_grad_hess(trial, act if per_row else None)
+            f_trial = np.where(np.isfinite(f_trial), f_trial, np.inf)
+        else:
+            f_trial = objective.value(trial, act if per_row else None)
         actual = f[act] - f_trial
         rho = np.where(predicted > 0, actual / np.maximum(predicted, 1e-300), -1.0)
         step_len = np.linalg.norm(step, axis=1)
@@ -130,7 +162,10 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             message[collapsed] = "converged (no step decreases the objective)"
         if acc.size:
             theta[acc] = trial[ok]
-            fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
+            if fused:
+                fa, ga, Ha = f_trial[ok], g_trial[ok], H_trial[ok]
+            else:
+                fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
             f[acc], g[acc], H[acc] = fa, ga, Ha
             ev_all[acc], V_all[acc] = np.linalg.eigh(Ha)
     while np.any(leader[leader] != leader):
