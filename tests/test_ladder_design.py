@@ -60,3 +60,10 @@ def test_bad_sizes_are_one_line_errors():
         shape_for(-5, CTX)
     with pytest.raises(InputError, match="span must be"):
         isoflop([1e12], span=0.5, ctx=CTX)
+
+
+def test_isoflop_drops_sizes_below_the_tokens_per_param_floor():
+    full = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100)
+    kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, min_tokens_per_param=20)
+    assert min(s.tokens_per_param for s in full) < 20 <= min(s.tokens_per_param for s in kept)
+    assert [s for s in full if s.tokens_per_param >= 20] == kept

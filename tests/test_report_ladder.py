@@ -196,3 +196,16 @@ def test_a_folder_of_exported_runs_and_curves_reports_like_the_ladder(report, tm
     assert status[ids["diverged"]].startswith("excluded: diverged")   # found again from the exported curves
     assert ids["failed"] not in status                                # an export holds finished runs only
     assert "fig-loss_curves" in page.images
+
+
+def test_loss_vs_compute_draws_the_runs_when_the_fit_has_no_optimum(report):
+    # Seen on a real 9-run demo ladder: the fit came back with alpha ≈ -30, which has no compute-optimal frontier;
+    # the figure must still show the runs instead of failing the whole report.
+    import dataclasses
+
+    from scalinglab.report import figures as F
+
+    data = report[0].data
+    degenerate = dataclasses.replace(data.fit.law, alpha=-29.8, A=1e-136)
+    fig = F.loss_vs_compute(data.runs, degenerate, budgets=data.budgets)
+    assert len(fig.axes[0].collections[0].get_offsets()) == len(data.runs)

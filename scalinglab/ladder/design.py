@@ -153,9 +153,12 @@ def chinchilla(sizes, multiples=(0.5, 1.0, 2.0), ctx: ShapeContext = ShapeContex
 
 
 def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(), seed: int = 0,
-            center_tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> list[RunSpec]:
+            center_tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM,
+            min_tokens_per_param: float = 0.0) -> list[RunSpec]:
     """For each FLOP budget C, ``points`` sizes log-spaced over [N*/span, N*·span] around N* = sqrt(C/(6·r)), with
-    r = ``center_tokens_per_param`` (20 by default, Chinchilla's ratio; tiny byte-level models want more)."""
+    r = ``center_tokens_per_param`` (20 by default, Chinchilla's ratio; tiny byte-level models want more).
+    Sizes whose run would see fewer than ``min_tokens_per_param`` tokens per parameter are dropped (see the
+    `small` preset for why a ladder of tiny models wants that)."""
     r = require_positive("center tokens per parameter", center_tokens_per_param)
     budgets = _positive_list("FLOP budgets", budgets)
     if int(points) != points or points < 1:
@@ -179,6 +182,8 @@ def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = Sha
                 shapes.append(shape)
         for n_layer, d_model in shapes:
             total = _counts(ctx, n_layer, d_model)[0]
+            if c / (6.0 * total) < min_tokens_per_param * total:
+                continue
             out.append(make_spec(_group_name("C", c), n_layer, d_model, c / (6.0 * total), ctx, seed))
     return _unique(out)
 

@@ -68,7 +68,8 @@ def ladder_batch_size(spec: RunSpec, seq_len: int) -> int:
 
     Why: that rule sizes the batch for ~20 tokens per parameter; an isoFLOP ladder also trains large models on few
     tokens, which would then get ~100 steps, and their loss would measure too few updates rather than capacity.
-    Measured here (165k parameters, 0.3M tokens of the default corpus): 91 steps → loss 2.80, 296 steps → 2.57.
+    Measured here (165k parameters, 0.3M tokens of the default corpus, Kaplan's LR rule then): 91 steps → loss 2.80,
+    296 steps → 2.57.
     """
     from scalinglab.train.hparams import default_batch_size
 

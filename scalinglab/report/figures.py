@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.collections import LineCollection
 
+from scalinglab.errors import InputError
 from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla
 from scalinglab.laws.optimal import compute_optimal
@@ -71,9 +72,14 @@ def loss_vs_compute(runs, law, *, budgets=(), excluded=None, boot=None, colors: 
             ax.scatter(ex["flops"], ex["loss"], label="excluded run", **EXCLUDED_STYLE)
             losses += list(ex["loss"])
         max_c = float(np.max(runs.flops))
+        frontier = None
         if _allocates(law):
             grid = _compute_grid(runs, law, budgets)
-            frontier = compute_optimal(law, grid).loss
+            try:
+                frontier = compute_optimal(law, grid).loss
+            except InputError:  # a degenerate fit (e.g. alpha < 0) has no optimum: plot the runs alone
+                pass
+        if frontier is not None:
             band = optimum_band(boot, grid)
             if band is not None:
                 ax.fill_between(grid, band[0], band[1], color="k", alpha=0.12, lw=0,
