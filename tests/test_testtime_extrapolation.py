@@ -30,21 +30,21 @@ transfers the large models' success on hard problems to Pythia 160M (+0.10 … +
 cannot tell "p = 0" from "p ≈ 1e-4" for the problems no model solved. Letting each model's logit bend with the
 difficulty (a per-model z² term) only narrowed this (seeds 0–3: MAE 0.042, worst 0.100, same pattern).
 
-Per-problem decomposition (coverage(10,000) = share solved in the 1,000 + Σ over unsolved problems of
-P(solved in the other 9,000 | none in 1,000)), each estimating the left tail of g from the counts; mean over seeds
-0–9 MAE / worst, seed 0 in brackets: grid NPMLE of g on 120 log-spaced p in [1e-6, 1) plus p = 0 (Kiefer–Wolfowitz, EM) fails —
-the likelihood is flat for p ≲ 1e-4, and at 100 → 1,000 it scored MAE 0.10; an Efron (2016) log-polynomial g-model on
-log p (degree 3–5, ridge penalty, optional atom) over-predicts: 0.037 / 0.10 at seeds 0–1, +0.09 … +0.10 on 160M; a
-beta fitted only to the problems with c ≤ T (likelihood conditional on c ≤ T): T = 10 0.028 / 0.063 [0.032 / 0.047],
-T = 30 0.032 / 0.082, T = 60 0.032 / 0.077; zi-beta 0.033 / 0.084. Smoothed Good–Toulmin was not run (time;
-at extrapolation ratio t = 9 its weights grow like 9^j, and 128 problems give few counts to damp them).
+Per-problem decomposition (coverage(10,000) = share solved in the 1,000 + Σ over unsolved problems of P(solved in the
+other 9,000 | none in 1,000)), each estimating the left tail of g from the counts; mean over seeds 0–9 MAE / worst,
+seed 0 in brackets: grid NPMLE of g on 120 log-spaced p in [1e-6, 1) plus p = 0 (Kiefer–Wolfowitz, EM) fails — the
+likelihood is flat for p ≲ 1e-4, and at 100 → 1,000 it scored MAE 0.10; an Efron (2016) log-polynomial g-model on log
+p (degree 3–5, ridge penalty, optional atom) over-predicts: 0.037 / 0.10 at seeds 0–1, +0.09 … +0.10 on 160M; a beta
+fitted only to the problems with c ≤ T (likelihood conditional on c ≤ T): T = 10 0.028 / 0.063 [0.032 / 0.047], T =
+30 0.032 / 0.082, T = 60 0.032 / 0.077; zi-beta 0.033 / 0.084. Smoothed Good–Toulmin was not run (time; at
+extrapolation ratio t = 9 its weights grow like 9^j, and 128 problems give few counts to damp them).
 Selection without the truth (predict each seed's 1,000 from 100-sample subsamples of it, 2 per seed, seeds 0–9):
-validation MAE / worst — line 0.036 / 0.083, T = 30 tail beta 0.045 / 0.096, beta 0.051 / 0.13, ceiling 0.051 /
-0.11 (bias −0.049: at 100 samples the curve up to k = 100 does not yet show its bend), zi-beta 0.065 / 0.18. The
-protocol therefore picks the plain line, which at 1,000 → 10,000 is worse than the ceiling law (0.0275 / 0.069), and
-the weights it picks for averaging the ceiling law with a per-problem estimate are worse too: 0.4·ceiling +
-0.6·tail(30) 0.025 / 0.059, 0.5·ceiling + 0.5·tail(10) 0.021 / 0.047, 0.45·ceiling + 0.55·beta 0.024 / 0.058. A
-100-sample fit is not a faithful small copy of a 1,000-sample one, so this protocol cannot be trusted to choose here.
+validation MAE / worst — line 0.036 / 0.083, T = 30 tail beta 0.045 / 0.096, beta 0.051 / 0.13, ceiling 0.051 / 0.11
+(bias −0.049, below the truth for every model), zi-beta 0.065 / 0.18. The protocol
+therefore picks the plain line, which at 1,000 → 10,000 is worse than the ceiling law (0.0275 / 0.069), and the
+weights it picks for averaging the ceiling law with a per-problem estimate are worse too: 0.4·ceiling + 0.6·tail(30)
+0.025 / 0.059, 0.5·ceiling + 0.5·tail(10) 0.021 / 0.047, 0.45·ceiling + 0.55·beta 0.024 / 0.058. A 100-sample fit is
+not a faithful small copy of a 1,000-sample one, so this protocol cannot be trusted to choose here.
 Diagnostic only (g fitted to the 10,000 counts themselves, so optimistic): zi-beta 0.016 / 0.037, beta-mix 0.015 /
 0.037 — the ceiling law's 0.017 / 0.043 is already close to what an in-sample g achieves on this world.
 """
