@@ -48,6 +48,10 @@ def compute_optimal(law: Law, flops, **extra) -> Allocation:
     if not np.all(np.isfinite(C)) or np.any(C <= 0):
         raise InputError("FLOP budgets must be finite and > 0")
     if isinstance(law, Chinchilla) and not extra:
+        if not (law.alpha > 0 and law.beta > 0):
+            # The loss must fall with both N and D for a finite optimum; a degenerate fit (e.g. alpha < 0) has none.
+            raise InputError(f"law 'chinchilla' with alpha={law.alpha:.3g}, beta={law.beta:.3g} has no compute-optimal "
+                             "allocation: both exponents must be > 0")
         N = law.optimal_n_params(C)
         D = C / (FLOPS_PER_PARAM_TOKEN * N)
         return Allocation(C, N, D, law.predict(n_params=N, n_tokens=D), "closed form (Hoffmann et al. 2022 Eq. 4)")
