@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import synthetic_chinchilla_runs
 from scalinglab.cli import main
+from scalinglab.laws import Chinchilla
 from scalinglab.laws.fit import fit
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.laws.published import published_law
@@ -99,3 +101,17 @@ def test_a_commands_exit_code_reaches_the_shell():
         raise typer.Exit(3)
 
     assert main(["exit-code-probe"]) == 3
+
+
+def test_fit_approaches_table_says_why_an_interval_is_missing(capsys, tmp_path):
+    # Two isoFLOP budgets × exactly 3 sizes: approach 2 has an estimate but no interval (no residual to resample).
+    law = Chinchilla(**TRUE)
+    rows = []
+    for c in (1e18, 1e19):
+        for n in law.optimal_n_params(c) * np.array([0.3, 1.0, 3.0]):
+            rows.append({"N": n, "D": c / (6 * n), "loss": float(law.predict(N=n, D=c / (6 * n)))})
+    path = tmp_path / "isoflop.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["fit", str(path), "--approaches"]) == 0
+    out = capsys.readouterr().out
+    assert "— (see note)" in out and "no interval" in out

@@ -119,7 +119,8 @@ def fit_cmd(
         for c in ("approach", "a", "interval", "b", "points"):
             t.add_column(c)
         for r in comparison.results:
-            t.add_row(r.approach, fmt(r.a), f"[{fmt(r.a_lo)}, {fmt(r.a_hi)}]", fmt(r.b), str(r.n_points))
+            shown = f"\\[{fmt(r.a_lo)}, {fmt(r.a_hi)}]" if np.isfinite([r.a_lo, r.a_hi]).all() else "— (see note)"
+            t.add_row(r.approach, fmt(r.a), shown, fmt(r.b), str(r.n_points))
         console.print(t)
         for r in comparison.results:
             if r.note:

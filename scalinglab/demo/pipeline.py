@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -114,7 +115,8 @@ def _print_fit(a, console: Console) -> None:
     for col in ("approach", "a", "interval", "points"):
         comp.add_column(col)
     for r in a.approaches.results:
-        comp.add_row(r.approach, f"{r.a:.3f}", f"[{r.a_lo:.3f}, {r.a_hi:.3f}]", str(r.n_points))
+        shown = f"\\[{r.a_lo:.3f}, {r.a_hi:.3f}]" if np.isfinite([r.a_lo, r.a_hi]).all() else "— (see note)"
+        comp.add_row(r.approach, f"{r.a:.3f}", shown, str(r.n_points))
     console.print(comp)
     notes = [f"approach {r.approach.split(':')[0]}: {r.note}" for r in a.approaches.results if r.note]
     for line in notes + list(a.approaches.skipped + a.approaches.disagreements):
