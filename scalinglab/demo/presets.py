@@ -72,7 +72,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # 1.5 decades, 4 budgets × 4 sizes: the default
     Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=5, span=3.0, center_tokens_per_param=CENTER,
            min_tokens_per_param=MIN_TOKENS_PER_PARAM,
-           expected_minutes=10,
+           expected_minutes=7,
            settings=_settings(evals=5, eval_tokens=32768)),
     # 2 decades, 5 budgets × 5 sizes
     Preset("medium", budgets=(1e11, 3.2e11, 1e12, 3.2e12, 1e13), points=5, span=4.0, center_tokens_per_param=CENTER,
