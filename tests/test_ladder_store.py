@@ -16,7 +16,7 @@ SETTINGS = LadderSettings(seq_len=64, positions="rotary", evals_per_run=2, eval_
 
 
 def _specs():
-    return isoflop([1.5e10, 3e10], points=2, span=1.5, ctx=SETTINGS.shape_context())
+    return isoflop([2.5e10, 3.5e10], points=2, span=1.5, ctx=SETTINGS.shape_context())
 
 
 def _finish(store, run, loss):

@@ -33,6 +33,13 @@ def test_reference_answers_are_correct():
     for p in get_task("addition", digits=4).problems("test", 100):
         a, b = p.prompt[:-1].split("+")
         assert int(p.answer) == int(a) + int(b)
+    reversed_task = get_task("addition", digits=2, reverse=True)
+    for p in reversed_task.problems("test", 100):
+        a, b = p.prompt[:-1].split("+")
+        assert int(p.answer[::-1]) == int(a) + int(b)  # least-significant digit first
+    # same operand pairs, same split, only the answer order differs
+    plain = get_task("addition", digits=2).problems("test", 100)
+    assert [p.prompt for p in plain] == [p.prompt for p in reversed_task.problems("test", 100)]
     for p in get_task("arithmetic", n_ops=3).problems("test", 200):
         assert int(p.answer) == eval(p.prompt[:-1], {"__builtins__": {}})  # noqa: S307 — digits and + - * ( ) only
     for p in get_task("sorting").problems("test", 100):

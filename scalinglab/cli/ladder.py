@@ -23,7 +23,7 @@ ladder_app = typer.Typer(
 
 _DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-param), isoflop (budgets × sizes) or "
                                                    "chinchilla (sizes × multiples of 20 tokens/param)")
-_PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, medium, large")
+_PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, forecast, medium, large")
 _SIZES = typer.Option(None, "--sizes", help="model sizes N (total params): '5e4,1e5,2e5' or log-spaced 'lo:hi:count'")
 _TPP = typer.Option(None, "--tokens-per-param", help="grid design: D/N ratios (default 10,20,40); isoflop design: "
                                                   "the one ratio its sizes centre on (default 20)")
@@ -173,7 +173,8 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
     print(f"wrote {runs_path} and {curves_path}")
 
 
-_PRESET_HELP = "tiny (≈2 min), small (default, ≈8 min), medium (≈45 min), large (≈5.5 h) on 2 idle cores"
+_PRESET_HELP = ("tiny (≈2 min), small (default, ≈7 min), forecast (≈20 min), medium (≈45 min), large (≈5.5 h) "
+                "on 2 idle cores")
 
 
 def demo_cmd(preset: str = typer.Option("small", "--preset", help=_PRESET_HELP),

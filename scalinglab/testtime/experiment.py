@@ -55,10 +55,14 @@ PRESETS = {
     # Seconds: for tests and smoke runs.
     "tiny": ExperimentConfig(task="arithmetic", task_options=_FACTS, sizes=((1, 2, 16), (1, 2, 32)), n_tokens=8_000,
                              n_train_problems=100, n_test_problems=6, k=16, seq_len=32, batch_size=16, threads=1),
-    # ≈ 6 minutes on 2 shared cores: 4 sizes, 50 held-out one-operation facts × 256 samples each.
-    "small": ExperimentConfig(task="arithmetic", task_options=_FACTS,
-                              sizes=((1, 2, 16), (1, 2, 32), (2, 4, 48), (2, 4, 64)), n_tokens=600_000,
-                              n_train_problems=200, n_test_problems=50, k=256, seq_len=32, batch_size=32, lr=5e-3),
+    # ≈ 4 minutes on 2 cores: 4 two-layer sizes learn reversed two-digit addition from 3,000 training problems
+    # (3M tokens each) and are sampled 256 times on 100 held-out operand pairs. Held-out problems must be solvable by
+    # a rule the model can learn: on held-out one-operation facts (a fact never seen can only be guessed) coverage
+    # did not grow with size (exchange-rate slope +0.95, i.e. no saving). Two layers at least: at 3M tokens one-layer
+    # models stayed at pass@1 < 1 % while two-layer ones of width 48 reached 58 %.
+    "small": ExperimentConfig(task="addition", task_options={"digits": 2, "reverse": True},
+                              sizes=((2, 2, 16), (2, 2, 24), (2, 4, 32), (2, 4, 48)), n_tokens=3_000_000,
+                              n_train_problems=3000, n_test_problems=100, k=256, seq_len=32, batch_size=32, lr=5e-3),
 }
 
 

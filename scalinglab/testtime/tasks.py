@@ -94,14 +94,22 @@ class Task:
 
 @dataclass(frozen=True)
 class Addition(Task):
-    """'a+b=' → the decimal sum, with a and b of 1…``digits`` digits."""
+    """'a+b=' → the decimal sum, with a and b of 1…``digits`` digits.
+
+    ``reverse``: write the sum least-significant digit first ('57+68=' → '521'), the order in which the carries are
+    computed, so a small causal model can produce each digit from the ones before it; Lee et al. 2023
+    (arXiv:2307.03381, "Teaching Arithmetic to Small Transformers") find reversed outputs make addition learnable
+    from far fewer examples. Held-out problems are then new operand pairs for a rule the model can learn, unlike
+    held-out single-digit facts, which can only be guessed."""
 
     name = "addition"
     digits: int = 3
+    reverse: bool = False
 
     def _make(self, rng):
         a, b = (int(rng.integers(0, 10 ** int(rng.integers(1, self.digits + 1)))) for _ in range(2))
-        return Problem(f"{a}+{b}=", str(a + b))
+        total = str(a + b)
+        return Problem(f"{a}+{b}=", total[::-1] if self.reverse else total)
 
 
 @dataclass(frozen=True)
