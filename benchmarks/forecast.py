@@ -40,6 +40,7 @@ from scipy.stats import norm
 from scalinglab.demo.presets import get_preset
 from scalinglab.ladder import LadderSettings, RunStore, register, run_ladder, shape_for
 from scalinglab.ladder.design import make_spec
+from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.bootstrap import bootstrap
 from scalinglab.laws.fit import fit
@@ -61,9 +62,9 @@ def prediction_interval(result, predicted: float, lo_fit: float, hi_fit: float) 
     return predicted * math.exp(-below), predicted * math.exp(above), sigma
 
 
-def choose_law(runs) -> str:
-    """The candidate law whose backtest on the ladder's largest budget is least biased (scores printed)."""
-    cutoff = float(runs.flops.max()) / 1.5
+def choose_law(runs, top: np.ndarray) -> str:
+    """The candidate law whose backtest on the ladder's largest budget (``top``) is least biased (scores printed)."""
+    cutoff = float(runs.flops[~top].max())
     scores = {}
     for name in CANDIDATE_LAWS:
         bt = backtest(runs, name, cutoff_flops=cutoff)
@@ -103,14 +104,16 @@ def main() -> None:
     print(f"ladder: {len(runs)} runs, compute {runs.flops.min():.3g} … {runs.flops.max():.3g} "
           f"({decades:.2f} decades)")
 
-    law_name = choose_law(runs) if args.law == "auto" else args.law
+    budgets = isoflop_budgets(runs.flops)
+    top = budgets == budgets.max()  # the runs of the largest budget
+    law_name = choose_law(runs, top) if args.law == "auto" else args.law
     result = fit(runs, law_name)
     law = result.law
     target_c = args.factor * float(runs.flops.max())
     # The next run a user would train: the best tokens-per-parameter ratio seen at the largest budget, at 10x
     # compute. (The fitted N_opt is printed too; far outside the trained sizes it is not a trainable choice.)
-    top = runs.frame[runs.flops > runs.flops.max() / 1.5]
-    best = top.loc[top["loss"].idxmin()]
+    largest = runs.frame[top]
+    best = largest.loc[largest["loss"].idxmin()]
     ratio = float(best["n_tokens"] / best["n_params"])
     n_next = math.sqrt(target_c / (6.0 * ratio))
     chinchilla_ok = law_name == "chinchilla" and law.alpha > 0 and law.beta > 0
