@@ -7,10 +7,26 @@
     sl.compute_optimal(result.law, 5.76e23).rows()
 """
 
+from importlib import import_module
+
 from scalinglab.errors import InputError
-from scalinglab.laws import backtest, bootstrap, compare_approaches, compute_optimal, fit, published_law
-from scalinglab.runs import Runs, load_runs
 
 __version__ = "0.1.0"
 __all__ = ["InputError", "Runs", "load_runs", "fit", "bootstrap", "backtest", "compare_approaches", "compute_optimal",
            "published_law", "__version__"]
+
+# Imported on first use, so that a ladder worker process (which needs neither) does not load pandas and scipy.
+_LAZY = {"Runs": "scalinglab.runs", "load_runs": "scalinglab.runs", **{name: "scalinglab.laws" for name in (
+    "fit", "bootstrap", "backtest", "compare_approaches", "compute_optimal", "published_law")}}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'scalinglab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

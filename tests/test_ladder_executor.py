@@ -14,6 +14,7 @@ import pytest
 
 from scalinglab.errors import InputError
 from scalinglab.ladder import LadderSettings, RunStore, isoflop, register, run_ladder
+from scalinglab.ladder.design import make_spec
 from scalinglab.ladder.executor import ladder_lock
 
 SETTINGS = LadderSettings(seq_len=64, positions="rotary", evals_per_run=2, eval_tokens=1024)
@@ -119,3 +120,22 @@ def test_a_failing_run_is_marked_failed_with_its_message(tmp_path):
                              max_runs=1)
         assert len(summary.failed) == 1
         assert "ModuleNotFoundError" in store.runs("failed")[0].error
+
+
+def test_a_run_gives_the_same_loss_bits_whether_or_not_its_worker_ran_another_first(tmp_path):
+    """Workers are reused across runs (one process per slot); each run seeds itself, so sharing a process with an
+    earlier run must not change a single bit of its result. Real trainer, two runs of about a second."""
+    ctx = SETTINGS.shape_context()
+    first, second = make_spec("t", 2, 24, 40_000, ctx), make_spec("t", 2, 16, 20_000, ctx, seed=1)
+    with RunStore(tmp_path / "shared") as shared:
+        register(shared, [first, second], SETTINGS)
+        summary = run_ladder(shared, jobs=1, show_progress=False)  # one worker, longest run first
+        assert summary.done == [first.run_id, second.run_id]
+        after_another = _losses(shared)[second.run_id]
+        assert shared.runs("done")[0].metrics["wall_seconds"] > 0
+    with RunStore(tmp_path / "alone") as alone:  # a fresh ladder, so a fresh worker
+        register(alone, [second], SETTINGS)
+        run_ladder(alone, jobs=1, show_progress=False)
+        assert _losses(alone)[second.run_id] == after_another
+    for spec in (first, second):
+        assert (tmp_path / "shared" / "runs" / spec.run_id / "log.txt").exists()

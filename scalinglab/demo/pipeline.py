@@ -35,6 +35,8 @@ def run_demo(preset_name: str, out: str | Path, *, jobs: int = 2, threads: int =
     store = RunStore(out / "ladder")
     register(store, specs, preset.settings)
     console.rule(f"scalinglab demo · preset {preset.name}")
+    if preset.caveat:
+        console.print(f"[yellow]note:[/] {preset.caveat}")
     todo = store.runs(("pending", "interrupted", "running", "failed"))
     if todo:
         console.print(f"Training {len(todo)} of {len(specs)} runs on the default corpus "

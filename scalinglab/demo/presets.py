@@ -81,11 +81,13 @@ def _settings(evals: int, eval_tokens: int) -> LadderSettings:
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    # 1 decade, 3 budgets × up to 4 sizes (10 runs)
-    Preset("tiny", budgets=(3e10, 1e11, 3e11), points=4, span=3.0, center_tokens_per_param=CENTER / 2,
-           expected_minutes=3, settings=_settings(evals=4, eval_tokens=16384),
-           caveat="tiny is a smoke test: 10 runs over one decade are too few to pin five law parameters; "
-                  "use the default preset for numbers"),
+    # 0.8 decades, 5 budgets × 1-2 sizes (8 runs): the ≤ 2-minute smoke test
+    Preset("tiny", budgets=(2e10, 3.2e10, 5e10, 8e10, 1.3e11), points=5, span=3.0,
+           center_tokens_per_param=CENTER / 2, min_tokens_per_param=MIN_TOKENS_PER_PARAM,
+           max_tokens_per_param=MAX_TOKENS_PER_PARAM, expected_minutes=2,
+           settings=_settings(evals=4, eval_tokens=16384),
+           caveat="tiny is a smoke test: 8 runs of 10k-20k parameters over 0.8 decades of compute check the "
+                  "pipeline but cannot pin five law parameters; use the default preset for numbers"),
     # 1.5 decades, 4 budgets × 4 sizes: the default
     Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=5, span=3.0, center_tokens_per_param=CENTER,
            min_tokens_per_param=MIN_TOKENS_PER_PARAM, max_tokens_per_param=MAX_TOKENS_PER_PARAM,

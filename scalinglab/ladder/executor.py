@@ -5,6 +5,8 @@
   rule, which keeps the last core from idling on one long run at the end). On small models two single-thread jobs
   beat one two-thread job because a small matmul does not split well across cores; ``benchmarks/ladder_packing.py``
   measures it.
+- **Reused workers.** Each slot's worker process trains run after run (``scalinglab.ladder.worker``), so the process
+  start-up — Python, torch and the trainer's imports, about 5 s of CPU — is paid once per slot, not once per run.
 - **Safe stops.** Ctrl-C or SIGTERM asks every worker to checkpoint and stop (a second Ctrl-C kills them); runs are
   marked ``interrupted`` and the next invocation resumes them. Only this process writes the store.
 - **One executor per ladder**, enforced with an exclusive ``flock`` on ``<ladder>/.lock``.
@@ -57,33 +59,64 @@ def ladder_lock(ladder_dir: Path):
         handle.close()
 
 
-class _Job:
-    def __init__(self, run: StoredRun, proc: subprocess.Popen, log):
-        self.run, self.proc, self.log = run, proc, log
+class _Worker:
+    """A worker process and the run it is training (None between runs)."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.run, self.runs_given = proc, None, 0
         self.buffer = b""
         self.outcome: dict | None = None
 
 
-def _launch(store: RunStore, run: StoredRun, trainer: str, threads: int) -> _Job:
+def _spawn(store: RunStore, first: StoredRun, threads: int) -> _Worker:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # Output before the first job is read (an import error, say) lands in the first run's log.
+    with open(_run_dir(store, first) / "log.txt", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "scalinglab.ladder.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+    return _Worker(proc)
+
+
+def _run_dir(store: RunStore, run: StoredRun) -> Path:
     run_dir = store.dir / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _assign(worker: _Worker, store: RunStore, run: StoredRun, trainer: str, threads: int) -> None:
+    run_dir = _run_dir(store, run)
     # Threads are set by the worker, not written into the config: a run may resume with a different count.
-    job = {"config": run.config, "run_dir": str(run_dir), "trainer": trainer, "threads": threads}
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    log = open(run_dir / "log.txt", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "scalinglab.ladder.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
-    proc.stdin.write(json.dumps(job).encode())
-    proc.stdin.close()
-    return _Job(run, proc, log)
+    job = {"config": run.config, "run_dir": str(run_dir), "log": str(run_dir / "log.txt"), "trainer": trainer,
+           "threads": threads}
+    worker.run, worker.outcome = run, None
+    worker.runs_given += 1
+    try:
+        worker.proc.stdin.write((json.dumps(job) + "\n").encode())
+        worker.proc.stdin.flush()
+    except BrokenPipeError:
+        pass  # the worker died; its exit is handled with the run it was given
+
+
+def _release(worker: _Worker) -> None:
+    """No more runs for this worker: closing its input lets it exit."""
+    if not worker.proc.stdin.closed:
+        try:
+            worker.proc.stdin.close()
+        except BrokenPipeError:
+            pass
 
 
 def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str = "torch",
                retry_failed: bool = False, show_progress: bool = True, console=None,
-               max_runs: int | None = None) -> Summary:
-    """Run every pending or interrupted run of the ladder in ``store``; returns what happened to each."""
+               max_runs: int | None = None, runs_per_worker: int | None = None) -> Summary:
+    """Run every pending or interrupted run of the ladder in ``store``; returns what happened to each.
+
+    ``runs_per_worker`` caps how many runs one worker process trains before a fresh one takes over (default: no
+    cap; 1 is a process per run, the baseline of ``benchmarks/ladder_packing.py``)."""
     if jobs < 1 or threads < 1:
         raise InputError(f"jobs and threads must be >= 1, got jobs={jobs}, threads={threads}")
+    if runs_per_worker is not None and runs_per_worker < 1:
+        raise InputError(f"runs per worker must be >= 1, got {runs_per_worker}")
     summary = Summary()
     start = time.perf_counter()
     with ladder_lock(store.dir):
@@ -101,12 +134,12 @@ def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str
         already = sum(done_tok[r.run_id] * fpt[r.run_id] for r in todo)
         with LadderProgress(total, already, len(todo), console=console,
                             enabled=show_progress and bool(todo)) as progress:
-            _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary)
+            _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary, runs_per_worker)
     summary.wall_seconds = time.perf_counter() - start
     return summary
 
 
-def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary) -> None:
+def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary, runs_per_worker) -> None:
     stop = {"requests": 0}
 
     def on_signal(signum, frame):
@@ -118,43 +151,61 @@ def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     selector = selectors.DefaultSelector()
-    active: dict[int, _Job] = {}
+    workers: dict[int, _Worker] = {}
     signalled, killed, deadline = 0, False, None
+
+    def give(worker: _Worker, run: StoredRun) -> None:
+        store.mark_running(run.run_id)
+        _assign(worker, store, run, trainer, threads)
+        progress.start_run(run.run_id, float(run.spec["n_tokens"]), fpt[run.run_id], done_tok[run.run_id])
+
     try:
-        while todo or active:
-            while not stop["requests"] and todo and len(active) < jobs:
+        while todo or any(w.run is not None for w in workers.values()):
+            for worker in workers.values():  # a worker that finished its run takes the next, or is let go
+                if worker.run is None:
+                    spent = runs_per_worker is not None and worker.runs_given >= runs_per_worker
+                    if not stop["requests"] and todo and not spent:
+                        give(worker, todo.pop(0))
+                    else:
+                        _release(worker)
+            while not stop["requests"] and todo and sum(w.run is not None for w in workers.values()) < jobs:
                 run = todo.pop(0)
-                store.mark_running(run.run_id)
-                job = _launch(store, run, trainer, threads)
-                active[job.proc.pid] = job
-                selector.register(job.proc.stdout, selectors.EVENT_READ, job)
-                progress.start_run(run.run_id, float(run.spec["n_tokens"]), fpt[run.run_id], done_tok[run.run_id])
-            if stop["requests"] and not active:
+                worker = _spawn(store, run, threads)
+                workers[worker.proc.pid] = worker
+                selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
+                give(worker, run)
+            if stop["requests"] and not any(w.run is not None for w in workers.values()):
                 break
             if stop["requests"] > signalled:
                 sig = signal.SIGTERM if stop["requests"] == 1 else signal.SIGKILL
-                for job in active.values():
-                    _signal(job.proc, sig)
+                for worker in workers.values():
+                    _signal(worker.proc, sig)
                 signalled = stop["requests"]
                 deadline = deadline or time.monotonic() + STOP_GRACE_SECONDS
             if deadline is not None and not killed and time.monotonic() > deadline:
-                for job in active.values():
-                    _signal(job.proc, signal.SIGKILL)
+                for worker in workers.values():
+                    _signal(worker.proc, signal.SIGKILL)
                 killed = True
             for key, _ in selector.select(timeout=0.25):
-                _read(key.data, store, progress)
-            for pid, job in list(active.items()):
-                if job.proc.poll() is not None:
-                    selector.unregister(job.proc.stdout)
-                    _drain(job, store, progress)
-                    _finalize(job, store, progress, summary, stopping=bool(stop["requests"]))
-                    del active[pid]
+                _read(key.data, store, progress, summary)
+            for pid, worker in list(workers.items()):
+                if worker.proc.poll() is not None:
+                    selector.unregister(worker.proc.stdout)
+                    _drain(worker, store, progress, summary)
+                    if worker.run is not None:
+                        _finalize(worker, store, progress, summary, stopping=bool(stop["requests"]))
+                    _release(worker)
+                    del workers[pid]
         summary.stopped = bool(stop["requests"])
     finally:
-        for job in active.values():  # only reached on an unexpected error in this loop
-            _signal(job.proc, signal.SIGKILL)
-            job.proc.wait()
-            store.mark_stopped(job.run.run_id, "interrupted", "executor error")
+        for worker in workers.values():  # idle workers exit at the end of their input; others are stopped here
+            _release(worker)
+            if worker.run is not None:  # only on an unexpected error in this loop
+                _signal(worker.proc, signal.SIGKILL)
+            worker.proc.wait()
+            if worker.run is not None:
+                store.mark_stopped(worker.run.run_id, "interrupted", "executor error")
+            worker.proc.stdout.close()
         selector.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -167,43 +218,48 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _read(job: _Job, store: RunStore, progress: LadderProgress) -> None:
-    chunk = os.read(job.proc.stdout.fileno(), 65536)
+def _read(worker: _Worker, store: RunStore, progress: LadderProgress, summary: Summary) -> None:
+    chunk = os.read(worker.proc.stdout.fileno(), 65536)
     if chunk:
-        job.buffer += chunk
-        _handle_lines(job, store, progress)
+        worker.buffer += chunk
+        _handle_lines(worker, store, progress, summary)
 
 
-def _drain(job: _Job, store: RunStore, progress: LadderProgress) -> None:
-    rest = job.proc.stdout.read()
-    job.proc.stdout.close()
-    job.buffer += rest or b""
-    if job.buffer and not job.buffer.endswith(b"\n"):
-        job.buffer += b"\n"
-    _handle_lines(job, store, progress)
-    job.log.close()
+def _drain(worker: _Worker, store: RunStore, progress: LadderProgress, summary: Summary) -> None:
+    rest = worker.proc.stdout.read()
+    worker.buffer += rest or b""
+    if worker.buffer and not worker.buffer.endswith(b"\n"):
+        worker.buffer += b"\n"
+    _handle_lines(worker, store, progress, summary)
 
 
-def _handle_lines(job: _Job, store: RunStore, progress: LadderProgress) -> None:
-    *lines, job.buffer = job.buffer.split(b"\n")
+def _handle_lines(worker: _Worker, store: RunStore, progress: LadderProgress, summary: Summary) -> None:
+    *lines, worker.buffer = worker.buffer.split(b"\n")
     for line in lines:
         try:
             event = json.loads(line)
         except ValueError:
             continue  # a torn last line from a killed worker
         kind = event.get("event")
-        run_id = job.run.run_id
+        if worker.run is None:
+            continue
+        run_id = worker.run.run_id
         if kind == "eval" and event.get("n_tokens") and event.get("loss") is not None:
             store.add_curve_point(run_id, event["n_tokens"], event["loss"], event.get("bpb"))
             progress.advance_run(run_id, float(event["n_tokens"]), event["loss"])
-        elif kind in ("done", "stopped", "error"):
-            job.outcome = event
+        elif kind == "done":  # the worker goes on to its next run; this one is finished now
+            worker.outcome = event
+            _finalize(worker, store, progress, summary, stopping=False)
+        elif kind in ("stopped", "error"):
+            worker.outcome = event
 
 
-def _finalize(job: _Job, store: RunStore, progress: LadderProgress, summary: Summary, *, stopping: bool) -> None:
-    run_id, outcome, code = job.run.run_id, job.outcome or {}, job.proc.returncode
-    kind = outcome.get("event")
-    n_tokens = float(job.run.spec["n_tokens"])
+def _finalize(worker: _Worker, store: RunStore, progress: LadderProgress, summary: Summary, *,
+              stopping: bool) -> None:
+    run, outcome, code = worker.run, worker.outcome or {}, worker.proc.returncode
+    worker.run, worker.outcome = None, None
+    run_id, kind = run.run_id, outcome.get("event")
+    n_tokens = float(run.spec["n_tokens"])
     if kind == "done":
         metrics = outcome.get("metrics", {})
         store.finish(run_id, metrics, [tuple(p) for p in outcome.get("curve", [])])

@@ -18,10 +18,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from scalinglab.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: worker processes never need it
+    import pandas as pd
 
 STORE_NAME = "ladder.sqlite"
 STATUSES = ("pending", "running", "interrupted", "done", "failed")
@@ -209,12 +211,16 @@ class RunStore:
 
     # --- export ------------------------------------------------------------------------------------------------
     def curves_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         rows = self._db.execute("SELECT c.run_id, c.n_tokens, c.loss, c.bpb FROM curves c JOIN runs r "
                                 "USING (run_id) WHERE r.status = 'done' ORDER BY r.position, c.n_tokens").fetchall()
         return pd.DataFrame(rows, columns=["run_id", "n_tokens", "loss", "bpb"])
 
     def runs_frame(self) -> pd.DataFrame:
         """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count)."""
+        import pandas as pd
+
         records = []
         for r in self.runs("done"):
             m, s = r.metrics, r.spec
