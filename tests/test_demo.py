@@ -49,3 +49,25 @@ def test_demo_with_the_real_trainer(tmp_path, capsys):
             assert run.status == "done"
             assert 0.5 < run.metrics["final_loss"] < 5.6   # below uniform over bytes, ln 256 = 5.55 nats
             assert run.metrics["tokens_per_s"] > 0 and run.metrics["mfu"] > 0
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "forecast", "medium", "large"])
+def test_no_preset_run_repeats_the_default_corpus(name):
+    """Every run of every demo ladder sees each training token at most once: a repeated-data run would mix the
+    data-constrained regime (Muennighoff et al. 2023) into a law fitted as if data were unlimited."""
+    from scalinglab.demo.presets import get_preset
+    from scalinglab.train.data import load_tokens
+
+    preset = get_preset(name)
+    train_tokens = len(load_tokens(preset.settings.data_config()).train)
+    longest = max(preset.specs(), key=lambda s: s.n_tokens)
+    assert longest.n_tokens <= train_tokens, f"{longest.run_id} needs {longest.n_tokens:,} of {train_tokens:,}"
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "forecast", "medium", "large"])
+def test_presets_keep_runs_inside_their_tokens_per_parameter_window(name):
+    from scalinglab.demo.presets import get_preset
+
+    preset = get_preset(name)
+    ratios = [s.tokens_per_param for s in preset.specs()]
+    assert min(ratios) >= preset.min_tokens_per_param > 0 and max(ratios) <= preset.max_tokens_per_param
