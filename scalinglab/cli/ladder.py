@@ -173,7 +173,7 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
     print(f"wrote {runs_path} and {curves_path}")
 
 
-_PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈7.5 min), forecast (≈20 min), medium (≈50 min), large (≈1.7 h) "
+_PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈6 min), forecast (≈20 min), medium (≈50 min), large (≈1.7 h) "
                 "on 2 idle cores")
 
 

@@ -19,9 +19,9 @@ median error 5.9 %, max 10.2 %, and refitting only its 9 runs at ≥ 20 tokens p
 Above 400 (4× the centre) a run is the smallest model on the most tokens, far up the data-rich side of its isoFLOP
 valley, and the dearest per FLOP (widths 16–24 run at 4–9 % MFU, widths 40–56 at 14–18 %): with the two-layer
 minimum of the shape rule the two such runs of the uncapped ladder took 361 s of its 1,096 s of single-job time and
-the demo 10.0 min. The capped `small` is 10 runs, 7.4 min from a fresh clone (seed 0, measured): the demo's backtest
-of the largest budget from the others has median error 3.05 %, max 3.42 %, every run over-predicted (the fitted E,
-1.56, sits near the best observed loss).
+the demo 10.0 min. The capped `small` is 10 runs, 5.3 min from a fresh clone (seed 0, measured; 7.4 min before
+ladder workers were reused across runs): the demo's backtest of the largest budget from the others has median error
+3.05 %, max 3.42 %, every run over-predicted (the fitted E, 1.56, sits near the best observed loss).
 
 ``benchmarks/forecast.py`` predicts one run at 10× the ladder's largest compute. On this 1.5-decade ladder it misses
 its 1.5 % goal: Kaplan's form (chosen by the least-biased backtest) predicted 1.599 and 1.603 for a 144k-parameter
@@ -42,17 +42,18 @@ tokens per parameter, so the fit has two model sizes to learn the N exponent fro
 0.8 to 3.4 between small changes of the budgets. Adding larger models makes it worse, not better: at these budgets
 they are trained on ≤ 0.8M tokens in 500–700 steps and lose to smaller models on the same data (a 27k three-layer
 model on 620k tokens reached 2.407, a 20k two-layer one on 660k 2.288), and the fit then finds no benefit from N at
-all (alpha −0.007, unconverged). Measured on a quiet 2-core machine: 1.6 min (ladder 82 s; building the corpus cache
-on a first run adds ~7 s); E 2.11, alpha 3.4 [2.6, 5.7], beta 1.5 [0.55, 4.5]; backtest median error 3.3 %, max 4.5
-%.
+all (alpha −0.007, unconverged). Measured on a quiet 2-core machine from a fresh clone: 1.2 min (ladder 58 s; 1.6
+min on a busier run; building the corpus cache on a first run adds ~7 s); E 2.11, alpha 3.4 [2.6, 5.7], beta 1.5
+[0.55, 4.5]; backtest median error 3.3 %, max 4.5 %.
 
 Models use rotary positions (no position-embedding parameters to dominate tiny models) and a 128-token context, so
 the matmuls that the 6·N·D rule counts are most of the work even at 10⁴–10⁵ parameters.
 
 The bigger presets grow the same ladder (same settings, same run ids), so ``scalinglab demo --preset medium --out
-results/demo-small`` trains only the runs that `small` lacks: `medium` adds a 1.6e13 budget (2.5 decades, 16 runs), `large` a 5e13 one (3 decades, 18 runs). Every
-preset keeps its runs inside the 20–400 tokens-per-parameter window and within the default corpus's 40.2M training
-tokens (``max_tokens``); at 5e13 that leaves two of the five sizes, and a larger budget would need a larger corpus.
+results/demo-small`` trains only the runs that `small` lacks: `medium` adds a 1.6e13 budget (2.5 decades, 16 runs),
+`large` a 5e13 one (3 decades, 18 runs). Every preset keeps its runs inside the 20–400 tokens-per-parameter window
+and within the default corpus's 40.2M training tokens (``max_tokens``); at 5e13 that leaves two of the five sizes,
+and a larger budget would need a larger corpus.
 
 ``expected_minutes`` is the wall time on a 2-core x86 machine with two single-thread jobs: measured end to end for
 `tiny`, `small` and `forecast`; for `medium` and `large` it is ``scalinglab ladder plan``'s estimate calibrated on
@@ -115,7 +116,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # 1.5 decades, 4 budgets × 4 sizes: the default
     Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=5, span=3.0, center_tokens_per_param=CENTER,
            min_tokens_per_param=MIN_TOKENS_PER_PARAM, max_tokens_per_param=MAX_TOKENS_PER_PARAM,
-           expected_minutes=7.5,
+           expected_minutes=6,
            settings=_settings(evals=5, eval_tokens=32768)),
     # 2 decades: `small` plus a 5e12 budget (its runs are small's, so a finished small ladder is reused); the
     # largest ladder whose 10x held-out run (~5e13 FLOPs, ~29M tokens) still fits the default corpus unrepeated
