@@ -7,7 +7,7 @@ import pytest
 from scalinglab.errors import InputError
 from scalinglab.ladder import LadderSettings, ShapeContext, chinchilla, grid, isoflop, shape_for
 from scalinglab.ladder.design import ASPECT_RANGE, MIN_LAYERS, SMALLEST_SHAPE, _counts
-from scalinglab.ladder.plan import MIN_STEPS, estimate_wall_seconds, ladder_batch_size
+from scalinglab.ladder.plan import MIN_STEPS, STARTUP_SECONDS, estimate_wall_seconds, ladder_batch_size
 from scalinglab.train.config import TrainConfig
 
 CTX = ShapeContext(seq_len=128, positions="rotary")
@@ -67,7 +67,7 @@ def test_wall_time_packs_longest_first():
     specs = isoflop([1e11, 1e12], points=3, span=3.0, ctx=CTX)
     seconds, one = estimate_wall_seconds(specs, 1e10, jobs=1)
     _, two = estimate_wall_seconds(specs, 1e10, jobs=2)
-    assert one == pytest.approx(sum(seconds))
+    assert one == pytest.approx(STARTUP_SECONDS + sum(seconds))  # one worker start-up, then every run
     assert max(seconds) <= two < one
 
 

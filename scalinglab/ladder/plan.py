@@ -1,9 +1,10 @@
 """From a design to a ladder on disk: per-run training configs, a wall-time estimate, and registration in the store.
 
-Wall time is estimated before anything runs: per run, a start-up cost, its full training FLOPs (attention and
-output layer included) at ``ASSUMED_MFU`` of the machine's measured matmul peak, a per-token overhead for the
-non-matmul work that dominates the tiniest models, and its evaluation forwards; then the runs are packed
-longest-first onto ``jobs`` slots and the makespan reported. Once a ladder has finished runs, the model is rescaled
+Wall time is estimated before anything runs: per run, its full training FLOPs (attention and output layer
+included) at ``ASSUMED_MFU`` of the machine's measured matmul peak, a per-token overhead for the non-matmul work that
+dominates the tiniest models, and its evaluation forwards; then the runs are packed longest-first onto ``jobs``
+slots, each of which first pays one worker start-up (workers are reused across runs, see the executor), and the
+makespan reported. Once a ladder has finished runs, the model is rescaled
 by the median ratio of their measured to modelled time, which also absorbs a machine shared with other work.
 """
 
@@ -19,7 +20,10 @@ from scalinglab.ladder.store import RunStore
 ASSUMED_MFU = 0.3
 FALLBACK_FLOPS_PER_S = 10e9  # per thread, when the matmul peak cannot be measured
 MIN_STEPS = 300
-STARTUP_SECONDS = 5.0  # a worker's torch import, corpus load and matmul-peak measurement
+# A worker's start-up, paid once per slot: Python, torch (and the torch._dynamo import that building an optimizer
+# triggers), the trainer, the matmul-peak measurement. Measured here: ~4 s; a reused worker starts its next run in
+# ~0.1 s (tiny preset, store timestamps).
+STARTUP_SECONDS = 4.0
 OVERHEAD_SECONDS_PER_TOKEN = 10e-6  # non-matmul work per token at these sizes (element-wise ops, optimiser steps)
 
 
@@ -88,10 +92,10 @@ def machine_rate(threads: int = 1) -> tuple[float, str]:
 
 
 def run_seconds(spec: RunSpec, flops_per_s: float, eval_tokens: float = 0.0) -> float:
-    """Modelled wall time of one run: worker start-up, matmul time, per-token overhead, evaluation forwards."""
+    """Modelled wall time of one run in a started worker: matmul time, per-token overhead, evaluation forwards."""
     fpt = spec.flops_full / spec.n_tokens
     per_token = fpt / flops_per_s + OVERHEAD_SECONDS_PER_TOKEN
-    return STARTUP_SECONDS + spec.n_tokens * per_token + eval_tokens * per_token / 3.0
+    return spec.n_tokens * per_token + eval_tokens * per_token / 3.0
 
 
 def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]:
@@ -103,7 +107,7 @@ def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]
         wall = r.metrics.get("wall_seconds")
         if wall:
             spec = RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"})
-            ratios.append(wall / (run_seconds(spec, flops_per_s) - STARTUP_SECONDS))
+            ratios.append(wall / run_seconds(spec, flops_per_s))
     if not ratios:
         return 1.0, 0
     ratios.sort()
@@ -112,10 +116,10 @@ def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]
 
 def estimate_wall_seconds(specs: list[RunSpec], flops_per_s: float, jobs: int, eval_tokens: float = 0.0,
                           scale: float = 1.0) -> tuple[list[float], float]:
-    """Per-run seconds and the ladder's makespan when packed longest-first onto ``jobs`` slots."""
-    seconds = [STARTUP_SECONDS + scale * (run_seconds(s, flops_per_s, eval_tokens) - STARTUP_SECONDS)
-               for s in specs]
-    slots = [0.0] * max(1, jobs)
+    """Per-run seconds and the ladder's makespan when packed longest-first onto ``jobs`` slots (each slot starts
+    with one worker start-up)."""
+    seconds = [scale * run_seconds(s, flops_per_s, eval_tokens) for s in specs]
+    slots = [STARTUP_SECONDS] * max(1, min(jobs, len(specs)))
     for t in sorted(seconds, reverse=True):
         heapq.heapreplace(slots, slots[0] + t)
     return seconds, max(slots)
