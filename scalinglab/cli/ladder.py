@@ -173,8 +173,8 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
     print(f"wrote {runs_path} and {curves_path}")
 
 
-_PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈6 min), forecast (≈20 min), medium (≈50 min), large (≈1.7 h) "
-                "on 2 idle cores")
+_PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈6 min), forecast (≈15 min), medium (≈40 min), "
+                "large (≈75 min) on 2 idle cores")
 
 
 def demo_cmd(preset: str = typer.Option("small", "--preset", help=_PRESET_HELP),

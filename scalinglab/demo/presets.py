@@ -58,10 +58,9 @@ and within the default corpus's 40.2M training tokens (``max_tokens``); at 5e13 
 and a larger budget would need a larger corpus.
 
 ``expected_minutes`` is the wall time on a 2-core x86 machine with two single-thread jobs: measured end to end for
-`tiny`, `small` and `forecast`; for `medium` and `large` it is ``scalinglab ladder plan``'s estimate calibrated on
-the measured runs of `small` and `forecast` (40 and 80 min), rounded up because the 5e12 runs took 1.7× their
-modelled time against 1.2–1.4× for the smaller ones. ``scalinglab ladder plan --preset NAME`` prints the estimate
-for your machine.
+`tiny`, `small` and `forecast` (its ladder took 12.9 min, seed 2); for `medium` and `large` it is ``scalinglab
+ladder plan``'s estimate calibrated on the measured runs of the seed-2 `forecast` ladder (35 and 69 min), rounded
+up. Not measured end to end. ``scalinglab ladder plan --preset NAME`` prints the estimate for your machine.
 """
 
 from __future__ import annotations
@@ -124,17 +123,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # largest ladder whose 10x held-out run (~5e13 FLOPs, ~29M tokens) still fits the default corpus unrepeated
     Preset("forecast", budgets=(5e10, 1.6e11, 5e11, 1.6e12, 5e12), points=5, span=3.0, center_tokens_per_param=CENTER,
            min_tokens_per_param=MIN_TOKENS_PER_PARAM, max_tokens_per_param=MAX_TOKENS_PER_PARAM,
-           expected_minutes=20,
+           expected_minutes=15,
            settings=_settings(evals=5, eval_tokens=32768)),
     # 2.5 decades: `forecast` plus a 1.6e13 budget (3 runs of 90k-302k parameters on 8.8-29.6M tokens)
     Preset("medium", budgets=(5e10, 1.6e11, 5e11, 1.6e12, 5e12, 1.6e13), points=5, span=3.0,
            center_tokens_per_param=CENTER, min_tokens_per_param=MIN_TOKENS_PER_PARAM,
-           max_tokens_per_param=MAX_TOKENS_PER_PARAM, max_tokens=DEFAULT_CORPUS_TOKENS, expected_minutes=50,
+           max_tokens_per_param=MAX_TOKENS_PER_PARAM, max_tokens=DEFAULT_CORPUS_TOKENS, expected_minutes=40,
            settings=_settings(evals=5, eval_tokens=32768)),
     # 3 decades: `medium` plus a 5e13 budget, where the corpus leaves two runs (0.3M and 0.48M parameters)
     Preset("large", budgets=(5e10, 1.6e11, 5e11, 1.6e12, 5e12, 1.6e13, 5e13), points=5, span=3.0,
            center_tokens_per_param=CENTER, min_tokens_per_param=MIN_TOKENS_PER_PARAM,
-           max_tokens_per_param=MAX_TOKENS_PER_PARAM, max_tokens=DEFAULT_CORPUS_TOKENS, expected_minutes=100,
+           max_tokens_per_param=MAX_TOKENS_PER_PARAM, max_tokens=DEFAULT_CORPUS_TOKENS, expected_minutes=75,
            settings=_settings(evals=5, eval_tokens=32768)),
     # for tests: seconds with the synthetic trainer, well under a minute with the real one
     Preset("test", budgets=(1.5e10, 2.5e10, 4e10, 6e10), points=3, span=1.6, expected_minutes=0.5,
