@@ -1,6 +1,7 @@
 """Ladder designs: the shape rule and the FLOP arithmetic of each design."""
 
 import math
+import operator
 
 import pytest
 
@@ -78,15 +79,11 @@ def test_bad_sizes_are_one_line_errors():
         isoflop([1e12], span=0.5, ctx=CTX)
 
 
-def test_isoflop_drops_sizes_below_the_tokens_per_param_floor():
+@pytest.mark.parametrize("option, limit, keeps", [("min_tokens_per_param", 20, operator.ge),
+                                                   ("max_tokens_per_param", 400, operator.le)])
+def test_isoflop_drops_sizes_outside_the_tokens_per_param_window(option, limit, keeps):
     full = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100)
-    kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, min_tokens_per_param=20)
-    assert min(s.tokens_per_param for s in full) < 20 <= min(s.tokens_per_param for s in kept)
-    assert [s for s in full if s.tokens_per_param >= 20] == kept
-
-
-def test_isoflop_drops_sizes_above_the_tokens_per_param_cap():
-    full = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100)
-    kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, max_tokens_per_param=400)
-    assert max(s.tokens_per_param for s in full) > 400 >= max(s.tokens_per_param for s in kept)
-    assert [s for s in full if s.tokens_per_param <= 400] == kept
+    kept = isoflop([1e12], points=5, span=3.0, ctx=CTX, center_tokens_per_param=100, **{option: limit})
+    assert not all(keeps(s.tokens_per_param, limit) for s in full)  # the bound drops something here
+    assert all(keeps(s.tokens_per_param, limit) for s in kept)
+    assert [s for s in full if keeps(s.tokens_per_param, limit)] == kept

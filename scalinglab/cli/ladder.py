@@ -117,8 +117,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         console.print(f"{new} new run(s) added to {ladder_dir}")
     elif not store.runs():
         raise InputError("empty ladder: give a design (--budgets, --sizes or --preset)", source=str(ladder_dir))
-    todo = [RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"})
-            for r in store.runs(("pending", "interrupted", "running") + (("failed",) if retry_failed else ()))]
+    statuses = ("pending", "interrupted", "running") + (("failed",) if retry_failed else ())
+    todo = [RunSpec.from_dict(r.spec) for r in store.runs(statuses)]
     if not todo:
         console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
         return

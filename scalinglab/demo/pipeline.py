@@ -41,8 +41,7 @@ def run_demo(preset_name: str, out: str | Path, *, jobs: int = 2, threads: int =
     if todo:
         console.print(f"Training {len(todo)} of {len(specs)} runs on the default corpus "
                       f"(expected ≈ {preset.expected_minutes:g} min on 2 cores).")
-        show_plan([RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"}) for r in todo], jobs,
-                  threads, console, store,
+        show_plan([RunSpec.from_dict(r.spec) for r in todo], jobs, threads, console, store,
                   eval_tokens=preset.settings.evals_per_run * preset.settings.eval_tokens)
         summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=True,
                              show_progress=show_progress, console=console)

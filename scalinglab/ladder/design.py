@@ -70,6 +70,11 @@ class RunSpec:
     def to_dict(self) -> dict:
         return asdict(self) | {"tokens_per_param": self.tokens_per_param}
 
+    @classmethod
+    def from_dict(cls, row: dict) -> "RunSpec":
+        """The inverse of ``to_dict`` (a stored run's ``spec``): the derived ``tokens_per_param`` is dropped."""
+        return cls(**{k: v for k, v in row.items() if k != "tokens_per_param"})
+
 
 @dataclass(frozen=True)
 class ShapeContext:

@@ -159,8 +159,11 @@ def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary,
         _assign(worker, store, run, trainer, threads)
         progress.start_run(run.run_id, float(run.spec["n_tokens"]), fpt[run.run_id], done_tok[run.run_id])
 
+    def busy() -> int:
+        return sum(w.run is not None for w in workers.values())
+
     try:
-        while todo or any(w.run is not None for w in workers.values()):
+        while todo or busy():
             for worker in workers.values():  # a worker that finished its run takes the next, or is let go
                 if worker.run is None:
                     spent = runs_per_worker is not None and worker.runs_given >= runs_per_worker
@@ -168,13 +171,13 @@ def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary,
                         give(worker, todo.pop(0))
                     else:
                         _release(worker)
-            while not stop["requests"] and todo and sum(w.run is not None for w in workers.values()) < jobs:
+            while not stop["requests"] and todo and busy() < jobs:
                 run = todo.pop(0)
                 worker = _spawn(store, run, threads)
                 workers[worker.proc.pid] = worker
                 selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
                 give(worker, run)
-            if stop["requests"] and not any(w.run is not None for w in workers.values()):
+            if stop["requests"] and not busy():
                 break
             if stop["requests"] > signalled:
                 sig = signal.SIGTERM if stop["requests"] == 1 else signal.SIGKILL

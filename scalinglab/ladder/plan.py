@@ -1,11 +1,11 @@
 """From a design to a ladder on disk: per-run training configs, a wall-time estimate, and registration in the store.
 
-Wall time is estimated before anything runs: per run, its full training FLOPs (attention and output layer
-included) at ``ASSUMED_MFU`` of the machine's measured matmul peak, a per-token overhead for the non-matmul work that
+Wall time is estimated before anything runs: per run, its full training FLOPs (attention and output layer included)
+at ``ASSUMED_MFU`` of the machine's measured matmul peak, a per-token overhead for the non-matmul work that
 dominates the tiniest models, and its evaluation forwards; then the runs are packed longest-first onto ``jobs``
 slots, each of which first pays one worker start-up (workers are reused across runs, see the executor), and the
-makespan reported. Once a ladder has finished runs, the model is rescaled
-by the median ratio of their measured to modelled time, which also absorbs a machine shared with other work.
+makespan reported. Once a ladder has finished runs, the model is rescaled by the median ratio of their measured to
+modelled time, which also absorbs a machine shared with other work.
 """
 
 from __future__ import annotations
@@ -106,8 +106,7 @@ def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]
     for r in store.runs("done"):
         wall = r.metrics.get("wall_seconds")
         if wall:
-            spec = RunSpec(**{k: v for k, v in r.spec.items() if k != "tokens_per_param"})
-            ratios.append(wall / run_seconds(spec, flops_per_s))
+            ratios.append(wall / run_seconds(RunSpec.from_dict(r.spec), flops_per_s))
     if not ratios:
         return 1.0, 0
     ratios.sort()
