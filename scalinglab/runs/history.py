@@ -209,8 +209,10 @@ def _map_metrics(names, patterns, used: set[int]) -> dict[str, tuple[str, str, f
     return mapped
 
 
-def _no_match(names, source: str) -> InputError:
+def _no_match(names, source: str, patterns) -> InputError:
     shown = ", ".join(map(str, list(names)[:6])) + ("…" if len(names) > 6 else "")
+    if len(patterns) == 1:
+        return InputError(f"metric pattern '{patterns[0].regex}' matches no metric (metrics: {shown})", source=source)
     return InputError(f"no metric matches a pattern (metrics: {shown})", source=source)
 
 
@@ -225,7 +227,7 @@ def _wide_rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.Da
     keep = {tok, par, run, _find(df, _STEP)} - {None}
     mapped = _map_metrics([c for c in df.columns if c not in keep], patterns, used)
     if not mapped:
-        raise _no_match([c for c in df.columns if c not in keep], source)
+        raise _no_match([c for c in df.columns if c not in keep], source, patterns)
     n_rows, cols = len(df), list(mapped)
     values = np.column_stack([_numbers(df[c], source, str(c)) for c in cols])  # [rows, metrics]
     return pd.DataFrame({
@@ -253,7 +255,7 @@ def _long_rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.Da
     names = list(dict.fromkeys(metric))
     mapped = _map_metrics(names, patterns, used)
     if not mapped:
-        raise _no_match(names, source)
+        raise _no_match(names, source, patterns)
     out = pd.DataFrame({
         "row": np.arange(1, len(df) + 1), "tokens": df[tok].to_numpy(object), "tokens_col": tok,
         "n_params": df[par].to_numpy(object) if par else np.nan,
