@@ -99,7 +99,8 @@ class TaskLaw:
     run_scatter: float                       # std of a run's accuracy around the sigmoid (its mean residual)
     smooth: int
     loss_range: tuple[float, float]          # task-loss range of the step-2 points
-    converged: bool
+    converged: bool                          # both steps' fits converged
+    step1_message: str
     step1_thetas: np.ndarray = field(repr=False)   # [B1, P] bootstrap resamples of the step-1 law (may be empty)
     sigmoid_thetas: np.ndarray = field(repr=False)  # [B2, 3] bootstrap resamples of the sigmoid
     points: pd.DataFrame = field(repr=False)        # step-2 points: run_id, n_tokens, task_loss, accuracy
@@ -140,6 +141,7 @@ class TaskLaw:
                 "ceiling": self.sigmoid.ceiling, "slope": self.sigmoid.slope, "midpoint": self.sigmoid.midpoint,
                 "noise": self.noise, "loss_scatter": self.loss_scatter, "run_scatter": self.run_scatter,
                 "loss_range": list(self.loss_range), "converged": self.converged,
+                "step1_message": self.step1_message,
                 "predictable": self.verdict.predictable, "reason": self.verdict.reason,
                 "n_runs": int(self.finals["run_id"].nunique()), "n_points": len(self.points),
                 "n_resamples": int(min(len(self.step1_thetas), len(self.sigmoid_thetas)))}
@@ -180,6 +182,12 @@ def _step_points(both: pd.DataFrame, smooth: int, checkpoints: str, skip_fractio
             rolled = rolled.iloc[int(np.floor(skip_fraction * len(g))):]
         points.append(rolled)
     return pd.DataFrame(finals), pd.concat(points, ignore_index=True)
+
+
+def run_finals(history: EvalHistory, task: str, smooth: int = 5) -> pd.DataFrame:
+    """Each run's final values (mean of its last ``smooth`` evaluations): run_id, n_params, n_tokens (final), loss
+    (task loss), accuracy — what a forecast of that run is compared with."""
+    return _step_points(_paired(history, task), smooth, "final", 0.0)[0]
 
 
 def _fit_sigmoid(points: pd.DataFrame, chance: float, n_resamples: int, seed: int):
@@ -233,11 +241,14 @@ def fit_task_law(history: EvalHistory, task: str, *, law="chinchilla", train_run
     acc_series = hist.series(task, "accuracy")
     noise = checkpoint_noise(acc_series)
     loss_range = (float(points["task_loss"].min()), float(points["task_loss"].max()))
-    verdict = judge(sig, finals["accuracy"].to_numpy(float), noise, smooth, loss_range, ok and step1.converged)
+    # Step 1's own convergence is reported, not judged: on 12–16 runs its E often runs to 0 (a flat direction), which
+    # the solver may end as "maximum iterations" or "stalled" at the same objective depending on the start grid.
+    verdict = judge(sig, finals["accuracy"].to_numpy(float), noise, smooth, loss_range, ok)
     loss_scatter, run_scatter = _scatter(step1, points, sig)
     return TaskLaw(task=task, chance=c, law=step1.law, sigmoid=sig, verdict=verdict, noise=noise,
                    loss_scatter=loss_scatter, run_scatter=run_scatter, smooth=smooth,
-                   loss_range=loss_range, converged=bool(ok and step1.converged), step1_thetas=thetas,
+                   loss_range=loss_range, converged=bool(ok and step1.converged), step1_message=step1.message,
+                   step1_thetas=thetas,
                    sigmoid_thetas=sig_thetas, points=points, finals=finals)
 
 

@@ -38,5 +38,5 @@ def judge(sigmoid, final_accuracy: np.ndarray, noise: float, smooth: int, loss_r
         return Verdict(False, f"sigmoid not identified: its midpoint {sigmoid.midpoint:.3f} lies {side} the task-loss "
                               f"range the ladder covers [{lo:.3f}, {hi:.3f}]")
     if not converged:
-        return Verdict(False, "the task-loss or sigmoid fit did not converge")
+        return Verdict(False, "the sigmoid fit did not converge")
     return Verdict(True, f"ladder spans the sigmoid's midpoint {sigmoid.midpoint:.3f} within [{lo:.3f}, {hi:.3f}]")
