@@ -51,10 +51,6 @@ def params_of(theta: np.ndarray, chance: float) -> SigmoidParams:
                          midpoint=mid)
 
 
-def ceilings(theta: np.ndarray, chance: float) -> np.ndarray:
-    return chance + (1 - chance) * expit(theta[:, 0])
-
-
 def accuracy(task_loss: np.ndarray, chance: float, theta: np.ndarray) -> np.ndarray:
     """acc [B, n] for parameter rows θ [B, 3] at task losses [n] (or [B, n])."""
     h = (1 - chance) * expit(theta[:, 0:1])
@@ -63,7 +59,7 @@ def accuracy(task_loss: np.ndarray, chance: float, theta: np.ndarray) -> np.ndar
     return chance + h * q
 
 
-def _residual_jacobian(theta, x, y, chance):
+def _residual(theta, x, y, chance, jacobian: bool):
     e_s = expit(theta[:, 0:1])
     h = (1 - chance) * e_s
     k = np.exp(theta[:, 1:2])
@@ -71,9 +67,11 @@ def _residual_jacobian(theta, x, y, chance):
     with np.errstate(over="ignore"):
         q = expit(-k * dx)
     r = y[None, :] - (chance + h * q)
-    dq = h * q * (1 - q) * k
+    if not jacobian:
+        return r, None
+    dq = h * k * q * (1 - q)
     J = np.empty(r.shape + (3,))                        # d acc / d θ: [B, n, 3]
-    J[:, :, 0] = (1 - chance) * e_s * (1 - e_s) * q
+    J[:, :, 0] = (1 - chance) * (1 - e_s) * e_s * q
     J[:, :, 1] = -dq * dx
     J[:, :, 2] = dq
     return r, J
@@ -83,42 +81,46 @@ def _wsse(W, r):
     return (W * r * r) @ np.ones(r.shape[1])
 
 
-def fit_batched(x: np.ndarray, y: np.ndarray, chance: float, theta0: np.ndarray, weights: np.ndarray):
+def fit_batched(x: np.ndarray, y: np.ndarray, chance: float, theta0: np.ndarray, weights: np.ndarray, *,
+                max_iter: int = MAX_ITER, ftol: float = FTOL):
     """Minimise Σ w (y − acc(x))² from each row of θ0 [B, 3] with its weights [B, n] (or [1, n], shared).
 
-    Returns (θ [B, 3], weighted SSE [B], converged [B])."""
+    Returns (θ [B, 3], weighted SSE [B], converged [B]). The Jacobian is recomputed for the active rows each step
+    rather than stored: with ~10³ rows × ~10³ points, copying a stored one costs more than computing it."""
     theta = np.array(theta0, float, copy=True)
     B = theta.shape[0]
+    shared = weights.shape[0] == 1
     W = np.broadcast_to(weights, (B, x.size))
     lam = np.full(B, 1e-3)
-    r, J = _residual_jacobian(theta, x, y, chance)
-    sse = _wsse(W, r)
+    sse = _wsse(W, _residual(theta, x, y, chance, False)[0])
     active = np.ones(B, bool)
     converged = np.zeros(B, bool)
-    for _ in range(MAX_ITER):
+    for _ in range(max_iter):
         a = np.flatnonzero(active)
         if a.size == 0:
             break
-        Wa, Ja, ra = W[a], J[a], r[a]
-        WJt = (Wa[:, :, None] * Ja).transpose(0, 2, 1)       # batched matmuls: far faster than einsum here
-        A = WJt @ Ja
-        g = (WJt @ ra[:, :, None])[:, :, 0]
+        every = a.size == B
+        th_a = theta if every else theta[a]
+        Wa = weights if shared else (W if every else W[a])
+        r, J = _residual(th_a, x, y, chance, True)
+        WJt = (Wa[:, :, None] * J).transpose(0, 2, 1)       # batched matmuls: far faster than einsum here
+        A = WJt @ J
+        g = (WJt @ r[:, :, None])[:, :, 0]
         diag = np.einsum("bii->bi", A)
         A_damped = A + (lam[a, None] * np.maximum(diag, 1e-12))[:, :, None] * np.eye(3)
         step = np.linalg.solve(A_damped, g[:, :, None])[:, :, 0]
-        trial = theta[a] + step
+        trial = th_a + step
         trial[:, 0] = np.clip(trial[:, 0], -S_MAX, S_MAX)
         trial[:, 1] = np.clip(trial[:, 1], -LOGK_MAX, LOGK_MAX)
-        r_t, J_t = _residual_jacobian(trial, x, y, chance)
-        sse_t = _wsse(Wa, r_t)
+        sse_t = _wsse(Wa, _residual(trial, x, y, chance, False)[0])
         better = np.isfinite(sse_t) & (sse_t < sse[a])
         gain = np.where(better, (sse[a] - sse_t) / np.maximum(sse[a], 1e-300), 0.0)
         idx = a[better]
-        theta[idx], r[idx], J[idx], sse[idx] = trial[better], r_t[better], J_t[better], sse_t[better]
+        theta[idx], sse[idx] = trial[better], sse_t[better]
         lam[idx] = np.maximum(lam[idx] / 3, 1e-12)
         lam[a[~better]] *= 4
-        small_step = np.max(np.abs(step), axis=1) < 1e-10 * (1 + np.max(np.abs(theta[a]), axis=1))
-        done = (better & (gain < FTOL)) | (~better & (small_step | (lam[a] > 1e12)))
+        small_step = np.max(np.abs(step), axis=1) < 1e-10 * (1 + np.max(np.abs(th_a), axis=1))
+        done = (better & (gain < ftol)) | (~better & (small_step | (lam[a] > 1e12)))
         converged[a[done]] = True
         active[a[done]] = False
     return theta, sse, converged
