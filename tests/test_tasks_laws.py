@@ -10,7 +10,7 @@ from scipy.optimize import curve_fit
 from scipy.special import expit
 
 from scalinglab.runs.history import load_history
-from scalinglab.tasks import fit_task_law
+from scalinglab.tasks import fit_task_law, fit_task_laws
 from scalinglab.tasks import sigmoid as sg
 
 LAW = dict(E=0.5, A=60.0, B=900.0, alpha=0.3, beta=0.32)   # bits per byte, a plausible task-loss law
@@ -21,7 +21,7 @@ def task_loss(N, D):
 
 
 def write_ladder(folder, *, chance=0.25, ceiling=0.9, slope=3.0, midpoint=None, noise=0.004, sizes=(2e7, 5e7, 1e8),
-                 multiples=(1, 2, 5), n_evals=30, seed=0):
+                 multiples=(1, 2, 5), n_evals=30, seed=0, task="demo"):
     """One W&B-style CSV per run (tokens, task loss, accuracy per evaluation) and an N side file; returns the
     sigmoid's midpoint used (default: the middle of the ladder's task-loss range)."""
     rng = np.random.default_rng(seed)
@@ -37,8 +37,8 @@ def write_ladder(folder, *, chance=0.25, ceiling=0.9, slope=3.0, midpoint=None, 
         acc = chance + (ceiling - chance) * expit(-slope * (loss - midpoint)) + noise * rng.standard_normal(n_evals)
         run_id = f"n{N:.0e}-d{D:.0e}"
         pd.DataFrame({"_step": np.arange(1, n_evals + 1), "throughput/total_tokens": tokens,
-                      "demo/task_loss": loss, "demo/accuracy": np.clip(acc, 0, 1)}).to_csv(folder / f"{run_id}.csv",
-                                                                                          index=False)
+                      f"{task}/task_loss": loss, f"{task}/accuracy": np.clip(acc, 0, 1)}).to_csv(
+            folder / f"{run_id}.csv", index=False)
         side.append({"run_id": run_id, "N": N})
     pd.DataFrame(side).to_csv(folder.parent / f"{folder.name}-params.csv", index=False)
     return midpoint
@@ -121,3 +121,21 @@ def test_unknown_chance_level_is_an_input_error(tmp_path):
     write_ladder(tmp_path / "ladder")
     with pytest.raises(InputError, match="chance level unknown"):
         fit_task_law(load(tmp_path / "ladder"), "demo", n_resamples=0)
+
+
+def test_two_worker_processes_give_the_same_laws_as_one(tmp_path):
+    write_ladder(tmp_path / "a", task="easy")
+    write_ladder(tmp_path / "b", task="hard", slope=1.5, seed=1)
+    (tmp_path / "both").mkdir()
+    for f in list((tmp_path / "a").glob("*.csv")) + list((tmp_path / "b").glob("*.csv")):
+        f.rename(tmp_path / "both" / f"{f.parent.name}-{f.name}")
+    side = pd.concat([pd.read_csv(tmp_path / f"{x}-params.csv").assign(run_id=lambda d, x=x: x + "-" + d["run_id"])
+                      for x in ("a", "b")])
+    side.to_csv(tmp_path / "both-params.csv", index=False)
+    h = load(tmp_path / "both")
+    kw = dict(chance={"easy": 0.25, "hard": 0.25}, n_resamples=30, seed=5)
+    one, two = fit_task_laws(h, **kw), fit_task_laws(h, workers=2, **kw)
+    assert [t.task for t in one] == [t.task for t in two] == ["easy", "hard"]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.sigmoid_thetas, b.sigmoid_thetas)
+        np.testing.assert_array_equal(a.step1_thetas, b.step1_thetas)

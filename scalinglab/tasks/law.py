@@ -272,14 +272,28 @@ def _scatter(step1, points: pd.DataFrame, sig: sg.SigmoidParams) -> tuple[float,
     return loss_scatter, run_scatter
 
 
-def fit_task_laws(history: EvalHistory, tasks=None, *, chance: dict | None = None, **kwargs) -> list[TaskLaw]:
-    """``fit_task_law`` for each task (default: every task with both a task loss and an accuracy)."""
+def fit_task_laws(history: EvalHistory, tasks=None, *, chance: dict | None = None, workers: int = 1,
+                  **kwargs) -> list[TaskLaw]:
+    """``fit_task_law`` for each task (default: every task with both a task loss and an accuracy). ``workers`` > 1
+    fits tasks in that many processes (tasks are independent; each keeps its own seed, so results are the same)."""
     both = [t for t in history.tasks("accuracy") if t in set(history.tasks("task_loss"))]
     chosen = list(tasks) if tasks else both
     unknown = [t for t in chosen if t not in both]
     if unknown:
         raise InputError(f"task '{unknown[0]}' has no task loss and accuracy in the histories "
                          f"(tasks: {', '.join(both) or 'none'})")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise InputError(f"workers must be a whole number ≥ 1, got {workers!r}")
     chance = chance or {}
-    return [fit_task_law(history, t, chance=chance.get(t), **kwargs) for t in chosen]
+    jobs = [(history, t, dict(kwargs, chance=chance.get(t))) for t in chosen]
+    if workers == 1 or len(jobs) == 1:
+        return [_fit_job(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
 
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(_fit_job, jobs))
+
+
+def _fit_job(job) -> TaskLaw:
+    history, task, kwargs = job
+    return fit_task_law(history, task, **kwargs)
