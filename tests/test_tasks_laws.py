@@ -37,7 +37,8 @@ def write_ladder(folder, *, chance=0.25, ceiling=0.9, slope=3.0, midpoint=None, 
         acc = chance + (ceiling - chance) * expit(-slope * (loss - midpoint)) + noise * rng.standard_normal(n_evals)
         run_id = f"n{N:.0e}-d{D:.0e}"
         pd.DataFrame({"_step": np.arange(1, n_evals + 1), "throughput/total_tokens": tokens,
-                      f"{task}/task_loss": loss, f"{task}/accuracy": np.clip(acc, 0, 1)}).to_csv(
+                      f"{task}/task_loss": loss, f"{task}/accuracy": np.clip(acc, 0, 1),
+                      "lm_loss": 1.2 * loss + 0.8}).to_csv(
             folder / f"{run_id}.csv", index=False)
         side.append({"run_id": run_id, "N": N})
     pd.DataFrame(side).to_csv(folder.parent / f"{folder.name}-params.csv", index=False)
@@ -139,3 +140,15 @@ def test_two_worker_processes_give_the_same_laws_as_one(tmp_path):
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a.sigmoid_thetas, b.sigmoid_thetas)
         np.testing.assert_array_equal(a.step1_thetas, b.step1_thetas)
+
+
+def test_chaining_through_the_lm_loss_instead_of_the_task_loss(tmp_path):
+    mid = write_ladder(tmp_path / "ladder")
+    h = load(tmp_path / "ladder")
+    assert h.tasks("lm_loss") == ["lm_loss"]
+    law = fit_task_law(h, "demo", n_resamples=100, chance=0.25, smooth=1, feature="lm_loss")
+    # accuracy is a sigmoid of the LM loss too (LM loss = 1.2 task loss + 0.8): its midpoint moves accordingly
+    assert law.sigmoid.midpoint == pytest.approx(1.2 * mid + 0.8, abs=0.03)
+    N, D = 2e8, 5 * 20 * 2e8
+    truth = 0.25 + 0.65 * expit(-3.0 * (task_loss(N, D) - mid))
+    assert abs(law.forecast(N, D).accuracy.estimate - truth) < 0.02

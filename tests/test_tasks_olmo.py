@@ -48,8 +48,9 @@ def _evaluate(history, held_out):
     for r in rows:
         print(f"{r['task']:14s} {r['err']:10.4f} {r['base']:7.4f} {r['inside']:>6d}/{r['n']}  "
               f"{'predictable' if r['predictable'] else 'NOT predictable: ' + r['reason']}")
-    print(f"mean |acc error| ours {np.mean([r['err'] for r in rows]):.4f}, plain {np.mean([r['base'] for r in rows]):.4f};"
-          f" runs inside {sum(r['inside'] for r in rows)}/{sum(r['n'] for r in rows)}")
+    ours_mean, plain_mean = np.mean([r["err"] for r in rows]), np.mean([r["base"] for r in rows])
+    print(f"mean |acc error| ours {ours_mean:.4f}, plain {plain_mean:.4f}; "
+          f"runs inside {sum(r['inside'] for r in rows)}/{sum(r['n'] for r in rows)}")
     return rows
 
 

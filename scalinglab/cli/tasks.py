@@ -27,6 +27,8 @@ SMOOTH = typer.Option(5, "--smooth", help="Mean of the last k evaluations (Bhagi
 BOOT = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")
 SEED = typer.Option(0, "--seed")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+FEATURE = typer.Option(None, "--via-lm-loss", help="Chain through this LM-loss set (e.g. c4_en) instead of the "
+                                                      "task loss.")
 WORKERS = typer.Option(1, "--workers", help="Fit tasks in this many processes (same results).")
 
 
@@ -45,13 +47,13 @@ def _chance(items: Optional[List[str]]) -> dict[str, float]:
     return out
 
 
-def _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers):
+def _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers, feature):
     from scalinglab.runs.history import load_history
     from scalinglab.tasks import fit_task_laws
 
     history = load_history(histories, params_file=params_file, n_params=n_params, patterns=metric or None)
     return fit_task_laws(history, task or None, chance=_chance(chance), law=law, smooth=smooth,
-                         n_resamples=n_boot, seed=seed, workers=workers)
+                         n_resamples=n_boot, seed=seed, workers=workers, feature=feature)
 
 
 @tasks_app.command("fit")
@@ -59,12 +61,12 @@ def fit_cmd(histories: List[Path] = HISTORIES, params_file: Optional[Path] = PAR
             n_params: Optional[float] = N_ALL, metric: Optional[List[str]] = METRIC,
             task: Optional[List[str]] = TASK, chance: Optional[List[str]] = CHANCE, law: str = LAW,
             smooth: int = SMOOTH, n_boot: int = BOOT, seed: int = SEED, workers: int = WORKERS,
-            as_json: bool = JSON) -> None:
+            feature: Optional[str] = FEATURE, as_json: bool = JSON) -> None:
     """Fit task loss of (N, D) and accuracy as a sigmoid of task loss, per task, with a predictability verdict.
 
     Example: scalinglab tasks fit ladder-runs/ --params-file final.json
     """
-    laws = _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers)
+    laws = _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers, feature)
     if as_json:
         typer.echo(json.dumps([tl.to_dict() for tl in laws], indent=2))
         return
@@ -88,6 +90,7 @@ def forecast_cmd(histories: List[Path] = HISTORIES, params_file: Optional[Path] 
                  n_params: Optional[float] = N_ALL, metric: Optional[List[str]] = METRIC,
                  task: Optional[List[str]] = TASK, chance: Optional[List[str]] = CHANCE, law: str = LAW,
                  smooth: int = SMOOTH, n_boot: int = BOOT, seed: int = SEED, workers: int = WORKERS,
+                 feature: Optional[str] = FEATURE,
                  target_n: List[float] = typer.Option(..., "--N", help="Target parameters (repeat for several)."),
                  target_d: List[float] = typer.Option(..., "--D", help="Target tokens, one per --N."),
                  level: float = typer.Option(0.9, "--level", help="Interval level."),
@@ -103,7 +106,7 @@ def forecast_cmd(histories: List[Path] = HISTORIES, params_file: Optional[Path] 
     if not 0 < level < 1:
         raise InputError(f"--level must be in (0, 1), got {level}")
     targets = [(require_positive("--N", n), require_positive("--D", d)) for n, d in zip(target_n, target_d)]
-    laws = _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers)
+    laws = _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers, feature)
     forecasts = [tl.forecast(n, d, level=level, seed=seed) for n, d in targets for tl in laws]
     if as_json:
         typer.echo(json.dumps([f.to_dict() for f in forecasts], indent=2))

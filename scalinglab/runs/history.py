@@ -40,7 +40,7 @@ class MetricPattern:
         m = re.fullmatch(self.regex, metric)
         if m is None:
             return None
-        return self.task if self.task is not None else m.groupdict().get("task", m.group(0))
+        return self.task if self.task is not None else (m.groupdict().get("task") or m.group(0))
 
 
 def _olmo_patterns() -> tuple[MetricPattern, ...]:
@@ -65,7 +65,7 @@ OLMO_PATTERNS = _olmo_patterns()
 GENERIC_PATTERNS = (
     MetricPattern(r"(?P<task>.+)/(?:task_loss|bpb)", "task_loss"),
     MetricPattern(r"(?P<task>.+)/(?:accuracy|acc)", "accuracy"),
-    MetricPattern(r"(?P<task>.+)/lm_loss|(?P<lm>lm_loss)", "lm_loss", None),
+    MetricPattern(r"(?P<task>.+)/lm_loss|lm_loss", "lm_loss"),
 )
 DEFAULT_PATTERNS = OLMO_PATTERNS + GENERIC_PATTERNS
 

@@ -158,8 +158,8 @@ def checkpoint_noise(acc: pd.DataFrame, last: int = NOISE_LAST) -> float:
     return float(np.sqrt(np.mean(d * d) / 2))
 
 
-def _paired(history: EvalHistory, task: str) -> pd.DataFrame:
-    loss = history.series(task, "task_loss")
+def _paired(history: EvalHistory, task: str, feature: str | None = None) -> pd.DataFrame:
+    loss = history.series(task, "task_loss") if feature is None else history.series(feature, "lm_loss")
     acc = history.series(task, "accuracy")
     both = loss.merge(acc[["run_id", "n_tokens", "value"]], on=["run_id", "n_tokens"], suffixes=("_loss", "_acc"))
     if both.empty:
@@ -215,9 +215,11 @@ def _fit_sigmoid(points: pd.DataFrame, chance: float, n_resamples: int, seed: in
 
 def fit_task_law(history: EvalHistory, task: str, *, law="chinchilla", train_runs=None, smooth: int = 5,
                  checkpoints: str = "intermediate", skip_fraction: float = SKIP_FRACTION, n_resamples: int = 1000,
-                 seed: int = 0, chance: float | None = None) -> TaskLaw:
+                 seed: int = 0, chance: float | None = None, feature: str | None = None) -> TaskLaw:
     """Fit the two steps for one task on the runs ``train_runs`` (default all) of ``history``.
 
+    ``feature``: an LM-loss set (e.g. "c4_en") to chain through instead of the task loss — (N, D) → LM loss →
+    accuracy, the paper's alternative intermediate feature (Sec. 5); the result's "task loss" is then that LM loss.
     ``checkpoints``: "intermediate" (final and intermediate checkpoints, as the paper) or "final" (one point per run).
     ``n_resamples`` < 2 gives point estimates only (no intervals)."""
     if not (isinstance(smooth, int) and smooth >= 1):
@@ -230,10 +232,10 @@ def fit_task_law(history: EvalHistory, task: str, *, law="chinchilla", train_run
     if c is None or not 0 <= c < 1:
         raise InputError(f"task '{task}': chance level unknown or not in [0, 1); give it (e.g. --chance {task}=0.25)")
     hist = history if train_runs is None else history.subset(train_runs)
-    both = _paired(hist, task)
+    both = _paired(hist, task, feature)
     finals, points = _step_points(both, smooth, checkpoints, skip_fraction)
     law_cls = resolve_law(law)
-    grid = TASK_LOSS_GRID if law_cls.name == "chinchilla" else None
+    grid = TASK_LOSS_GRID if law_cls.name == "chinchilla" and feature is None else None
     step1 = fit(finals, law_cls, grid=grid)
     thetas = np.empty((0, law_cls.n_fit_params()))
     if n_resamples >= 2:
