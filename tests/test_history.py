@@ -73,7 +73,7 @@ def test_custom_patterns_map_other_names(tmp_path):
     ("no_tokens", r"t\.csv: no tokens column"),
     ("pattern", r"metric pattern 'accuracy/nothing_.\*' matches no metric in .*t\.csv"),
     ("accuracy", r"t\.csv, row 2, column 'qa/accuracy': accuracy must lie in \[0, 1\], found 1\.3"),
-    ("no_n", r"t\.csv, row 1: run 't' has no N"),
+    ("no_n", r"t\.csv, row 1, column 'N': run 't' has no N"),
     ("not_number", r"t\.csv, row 3, column 'qa/task_loss': expected a number, found 'oops'"),
 ])
 def test_bad_input_names_file_row_and_column(tmp_path, case, needle):

@@ -233,7 +233,7 @@ def _wide_rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.Da
     return pd.DataFrame({
         "row": np.repeat(np.arange(1, n_rows + 1), len(cols)),
         "tokens": np.repeat(df[tok].to_numpy(object), len(cols)), "tokens_col": tok,
-        "n_params": np.repeat(df[par].to_numpy(object), len(cols)) if par else np.nan,
+        "n_params": np.repeat(df[par].to_numpy(object), len(cols)) if par else np.nan, "n_col": par or "N",
         "run_id": np.repeat(df[run].astype(str).to_numpy(), len(cols)) if run else Path(source).stem,
         "metric": np.tile(np.array(cols, dtype=object), n_rows), "value": values.ravel(),
         "value_col": np.tile(np.array(cols, dtype=object), n_rows),
@@ -258,7 +258,7 @@ def _long_rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.Da
         raise _no_match(names, source, patterns)
     out = pd.DataFrame({
         "row": np.arange(1, len(df) + 1), "tokens": df[tok].to_numpy(object), "tokens_col": tok,
-        "n_params": df[par].to_numpy(object) if par else np.nan,
+        "n_params": df[par].to_numpy(object) if par else np.nan, "n_col": par or "N",
         "run_id": df[run].astype(str).to_numpy() if run else Path(source).stem,
         "metric": metric, "value": _numbers(df[val], source, str(val)), "value_col": str(val),
     })
@@ -332,7 +332,8 @@ def _assign_n(long: pd.DataFrame, side: dict[str, float], n_params: float | None
                                         & ~long["n_params"].astype(str).str.strip().isin(["", "nan"]))
     if bad.any():
         r = long[bad].iloc[0]
-        raise InputError(f"N must be a number > 0, found {r['n_params']!r}", source=r["source"], row=int(r["row"]))
+        raise InputError(f"N must be a number > 0, found {r['n_params']!r}", source=r["source"], row=int(r["row"]),
+                         column=str(r["n_col"]))
     out = col.copy()
     missing = np.isnan(out)
     if missing.any():
@@ -346,7 +347,7 @@ def _assign_n(long: pd.DataFrame, side: dict[str, float], n_params: float | None
     if missing.any():
         r = long[missing].iloc[0]
         raise InputError(f"run '{r['run_id']}' has no N: add an N column, a params file (run_id,N or final.json) "
-                         f"or one N for all runs", source=r["source"], row=int(r["row"]))
+                         f"or one N for all runs", source=r["source"], row=int(r["row"]), column=str(r["n_col"]))
     return out
 
 
