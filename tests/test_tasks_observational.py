@@ -1,6 +1,6 @@
-"""Observational scaling (Ruan, Maddison & Hashimoto 2024, arXiv:2405.10938): PCs of standardised benchmark scores
-(Sec. 3.2), each family's components linear in log compute (Sec. 3.3), a benchmark as a sigmoid of the components
-(Sec. 3.4) — predicting held-out high-compute models from their compute and family."""
+"""Observational scaling (Ruan, Maddison & Hashimoto 2024, arXiv:2405.10938, Sec. 3): PCs of standardised benchmark
+scores, each family's components linear in log compute, a benchmark as a sigmoid of the components — predicting
+held-out high-compute models from their compute and family."""
 
 from __future__ import annotations
 

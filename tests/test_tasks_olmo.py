@@ -1,6 +1,6 @@
 """Task laws on the OLMo ladder (Bhagia et al. 2024, arXiv:2412.04403), read in place: forecast held-out runs'
-accuracy on the paper's eight tasks through the two steps of Sec. 3 (task loss of (N, D), Sec. 3.1; accuracy as a
-sigmoid of task loss on final and intermediate checkpoints, Sec. 3.2), against a plain two-step baseline.
+accuracy on the paper's eight tasks through the two steps of Sec. 3 (task loss of (N, D); accuracy as a sigmoid of
+task loss on final and intermediate checkpoints), against a plain two-step baseline.
 
 Each task has four held-out runs. A task counts as inside its 90 % intervals when at least 3 of its 4 runs are: a
 calibrated 90 % interval holds about 3.6 of 4, and all four only 0.9⁴ ≈ 66 % of the time, so "all four" would fail

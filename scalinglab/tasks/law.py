@@ -219,7 +219,7 @@ def fit_task_law(history: EvalHistory, task: str, *, law="chinchilla", train_run
     """Fit the two steps for one task on the runs ``train_runs`` (default all) of ``history``.
 
     ``feature``: an LM-loss set (e.g. "c4_en") to chain through instead of the task loss — (N, D) → LM loss →
-    accuracy, the paper's alternative intermediate feature (Sec. 5); the result's "task loss" is then that LM loss.
+    accuracy, the paper's alternative intermediate feature (its C4-loss variant); the result's "task loss" is then that LM loss.
     ``checkpoints``: "intermediate" (final and intermediate checkpoints, as the paper) or "final" (one point per run).
     ``n_resamples`` < 2 gives point estimates only (no intervals)."""
     if not (isinstance(smooth, int) and smooth >= 1):

@@ -1,12 +1,12 @@
 """Observational scaling (Ruan, Maddison & Hashimoto 2024, arXiv:2405.10938, Sec. 3): benchmarks of public models
 from a few capability components instead of a ladder of one's own.
 
-1. Principal components of the standardised benchmark scores of the fitting models (Sec. 3.2; k = 3 components;
+1. Principal components of the standardised benchmark scores of the fitting models (k = 3 components;
    missing scores filled by iterating a rank-k PCA reconstruction, starting from column means).
-2. Within each model family, each component is linear in log compute (Sec. 3.3, Eq. 5): a family's own slope where
+2. Within each model family, each component is linear in log compute: a family's own slope where
    it has ≥ 3 fitting models spanning ≥ 1 decade of compute, else the slope pooled within families; the family's
    intercept where it has any fitting model, else the pooled one.
-3. A benchmark is a sigmoid of a linear combination of the components (Sec. 3.4, Eq. 7), floor at its chance level:
+3. A benchmark is a sigmoid of a linear combination of the components, floor at its chance level:
    Y = floor + (1 − floor) · σ(wᵀS + c).
 A held-out model's benchmark is predicted from its compute and family through 2 then 3. Intervals: a bootstrap over
 fitting models through all three steps, each draw adding one of that draw's chained residuals (a new model deviates

@@ -2,7 +2,7 @@
 
     acc(L) = chance + (ceiling − chance) / (1 + exp(slope · (L − midpoint)))
 
-Bhagia et al. 2024 (arXiv:2412.04403, Sec. 3.2, Eq. 2) fit a/(1 + e^(−k(L − L0))) + b with a free floor b; here the
+Bhagia et al. 2024 (arXiv:2412.04403, Sec. 3) fit a/(1 + e^(−k(L − L0))) + b with a free floor b; here the
 floor is the task's chance level, so three parameters remain: the ceiling (chance < ceiling ≤ 1), the slope k > 0
 (accuracy rises as loss falls) and the midpoint L0, where accuracy is half-way between chance and ceiling.
 Internally θ = (logit((ceiling − chance)/(1 − chance)), log k, L0), so every θ is a valid sigmoid. Weighted least
