@@ -104,3 +104,16 @@ def test_a_run_id_in_two_files_and_an_empty_folder_are_refused(tmp_path):
     with pytest.raises(InputError, match="no history files"):
         load_history(tmp_path / "empty")
     assert np.isfinite(load_history(tmp_path / "x.csv").frame["value"]).all()
+
+
+def test_metrics_of_one_task_in_a_long_table_are_averaged_per_evaluation(tmp_path):
+    long = pd.DataFrame({"run_id": "r", "N": 1e7, "tokens": [1e8, 1e8, 2e8, 2e8],
+                         "metric": ["eval/downstream/mmlu_stem_test_rc_5shot_len_norm",
+                                    "eval/downstream/mmlu_other_test_rc_5shot_len_norm"] * 2,
+                         "value": [0.2, 0.4, 0.3, 0.5]})
+    long.to_csv(tmp_path / "long.csv", index=False)
+    acc = load_history(tmp_path / "long.csv").series("mmlu", "accuracy")
+    # question-count weights of MMLU's STEM (0.215) and other (0.231) test groups
+    expected = [(0.215 * 0.2 + 0.231 * 0.4) / 0.446, (0.215 * 0.3 + 0.231 * 0.5) / 0.446]
+    np.testing.assert_allclose(acc["value"], expected, rtol=1e-12)
+    assert acc["row"].tolist() == [1, 3]

@@ -316,10 +316,12 @@ def load_history(paths, *, params_file=None, n_params: float | None = None, patt
             raise InputError(f"metric pattern '{unused[0]}' matches no metric in {where}")
     long = pd.concat(frames, ignore_index=True)
     long["n_params"] = _assign_n(long, side, n_params)
-    # Several metrics mapped to one (task, kind) at one evaluation row: their weighted mean (MMLU's subject groups).
+    # Several metrics mapped to one (task, kind) at one evaluation (a run at one token count, whether in one wide
+    # row or several long rows): their weighted mean (MMLU's subject groups); messages keep the first row.
     long["wv"] = long["weight"] * long["value"]
-    keys = ["source", "row", "run_id", "n_params", "n_tokens", "task", "kind"]
-    agg = long.groupby(keys, sort=False, as_index=False)[["wv", "weight"]].sum()
+    keys = ["source", "run_id", "n_params", "n_tokens", "task", "kind"]
+    agg = long.groupby(keys, sort=False, as_index=False).agg(wv=("wv", "sum"), weight=("weight", "sum"),
+                                                             row=("row", "min"))
     agg["value"] = agg["wv"] / agg["weight"]
     frame = agg[["run_id", "n_params", "n_tokens", "task", "kind", "value", "source", "row"]]
     _check_runs(frame)
