@@ -79,6 +79,7 @@ class _Budget:
     d_line: tuple[float, float]   # ln D = d_line[0] + d_line[1]·x  (x centred)
     n_runs: int
     n_sizes: int
+    n_span: tuple[float, float]   # smallest and largest N in the window
 
 
 def _window(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
@@ -117,7 +118,7 @@ def _fit_budget(c: float, n: np.ndarray, d: np.ndarray, loss: np.ndarray, half_w
     d_line = np.polyfit(x, np.log(d[m]), 1)[::-1]
     return _Budget(c, x0, x, fitted, float(np.sum((y - fitted) ** 2)), float(x_opt),
                    float(math.exp(np.polyval(coef, x_opt))), (float(d_line[0]), float(d_line[1])), int(m.sum()),
-                   int(np.unique(x).size))
+                   int(np.unique(x).size), (float(n[m].min()), float(n[m].max())))
 
 
 def _noise_vertices(b: _Budget, sigma: float, n_resamples: int, rng) -> np.ndarray:
@@ -318,8 +319,8 @@ def _regress(runs, usable, xs, dropped, warnings, sigma, window_decades, n_resam
         "budget_flops": np.exp(lc), "n_opt": np.exp(ln_n), "n_lo": np.exp(n_lo), "n_hi": np.exp(n_hi),
         "n_tokens_opt": np.exp(ln_d), "d_lo": np.exp(d_lo), "d_hi": np.exp(d_hi),
         "loss_min": [u.loss_opt for u in usable], "n_runs": [u.n_runs for u in usable],
-        "n_sizes": [u.n_sizes for u in usable], "n_lo_fitted": [math.exp(u.x0 + u.x.min()) for u in usable],
-        "n_hi_fitted": [math.exp(u.x0 + u.x.max()) for u in usable],
+        "n_sizes": [u.n_sizes for u in usable], "n_lo_fitted": [u.n_span[0] for u in usable],
+        "n_hi_fitted": [u.n_span[1] for u in usable],
         "log_n_sd": sd_n if not note else np.nan, "log_d_sd": sd_d if not note else np.nan}, columns=BUDGET_COLUMNS)
     a_lo, a_hi = _interval(a, reps[:, 0], level, birge_a) if not note else (np.nan, np.nan)
     b_lo, b_hi = _interval(b, reps[:, 2], level, birge_b) if not note else (np.nan, np.nan)
