@@ -82,11 +82,9 @@ class _Budget:
     n_span: tuple[float, float]   # smallest and largest N in the window
 
 
-def _window(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
-    """Runs within ``half_width`` (natural log) of the size with the lowest mean loss, the width cut to the nearer
-    end of the sampled sizes so the window is symmetric, and always the nearest size on either side."""
-    sizes = np.unique(x)
-    i = int(np.argmin([y[x == s].mean() for s in sizes]))
+def _window(x: np.ndarray, sizes: np.ndarray, i: int, half_width: float) -> np.ndarray:
+    """Runs within ``half_width`` (natural log) of size ``sizes[i]`` (the lowest mean loss), the width cut to the
+    nearer end of the sampled sizes so the window is symmetric, and always the nearest size on either side."""
     half = min(half_width, sizes[i] - sizes[0], sizes[-1] - sizes[i])
     keep = np.abs(sizes - sizes[i]) <= half * (1 + 1e-9)
     keep[i - 1:i + 2] = True
@@ -100,13 +98,13 @@ def _fit_budget(c: float, n: np.ndarray, d: np.ndarray, loss: np.ndarray, half_w
     if sizes.size < MIN_SIZES:
         return f"only {sizes.size} model size{'s' * (sizes.size != 1)} (need ≥ {MIN_SIZES})"
     y_all = np.log(loss)
-    best = sizes[np.argmin([y_all[x_all == s].mean() for s in sizes])]
-    if best in (sizes[0], sizes[-1]):
-        end = "smallest" if best == sizes[0] else "largest"
-        return (f"lowest loss at the {end} sampled size (N={math.exp(best):.3g}): the minimum may lie outside "
+    i = int(np.argmin([y_all[x_all == s].mean() for s in sizes]))  # repeated sizes (seeds): their mean
+    if i in (0, sizes.size - 1):
+        end = "smallest" if i == 0 else "largest"
+        return (f"lowest loss at the {end} sampled size (N={math.exp(sizes[i]):.3g}): the minimum may lie outside "
                 "the sizes trained")
-    m = _window(x_all, y_all, half_width)
-    x0 = float(best)
+    m = _window(x_all, sizes, i, half_width)
+    x0 = float(sizes[i])
     x, y = x_all[m] - x0, y_all[m]
     coef = np.polyfit(x, y, 2)
     if coef[0] <= 0:
