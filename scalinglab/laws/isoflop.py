@@ -301,8 +301,9 @@ def _regress(runs, usable, xs, dropped, warnings, sigma, window_decades, n_resam
     ln_d = np.array([b.d_line[0] + b.d_line[1] * b.x_opt for b in usable])
     rep_n = np.array([b.x0 for b in usable])[:, None] + xs                    # budgets × resamples
     rep_d = np.array([b.d_line[0] for b in usable])[:, None] + np.array([b.d_line[1] for b in usable])[:, None] * xs
-    note = "" if sigma > 0 else ("no interval: every window parabola passes exactly through its points, so there is "
-                                 "no noise to resample (train more sizes near each budget's minimum)")
+    note = "" if sigma > 0 else ("no interval: every window holds exactly 3 sizes, so each parabola passes through "
+                                 "its points and leaves no noise to resample (widen --window or train more sizes "
+                                 "near each budget's minimum)")
     sd_n, sd_d = (np.nanstd(r, axis=1) for r in (rep_n, rep_d))
     w_n, w_d = ((1 / np.maximum(s, 1e-12) ** 2) if sigma > 0 else np.ones(len(usable)) for s in (sd_n, sd_d))
     a, ln_kn, birge_a = _line(lc, ln_n, w_n)
