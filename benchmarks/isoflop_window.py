@@ -3,9 +3,9 @@
 Two measurements per window (decades of N either side of the lowest observed loss):
 1. Porian et al. 2024 (arXiv:2406.19146) OpenWebText2 isoFLOP points, 5 configurations: a from approach 2 against
    the paper's Table 1 a and its 95 % interval (as flattened in ``compute_optimal_exponent_fits.csv``).
-2. Synthetic Chinchilla ladders (Hoffmann et al. 2022 Eq. 10 constants, a = 0.4536), sizes on a shared grid
-   0.15 decade apart reaching 0.3–1.5 decades (uniform, per side and budget) from the true optimum, 7 budgets a half-decade apart, log-loss noise σ:
-   bias and RMS error of a, and how often the 90 % interval holds the true a.
+2. Synthetic Chinchilla ladders (Hoffmann et al. 2022 Eq. 10 constants, a = 0.4516): 7 budgets a half-decade
+   apart, sizes on a shared grid 0.15 decade apart reaching 0.3–1.5 decades (uniform, per side and budget) from the
+   true optimum, log-loss noise σ: bias and RMS error of a, and how often the 90 % interval holds the true a.
 
     PYTHONPATH=. .venv/bin/python benchmarks/isoflop_window.py [--draws 40] [--noise 0.003]
 Reads ../shared/reference/porian2024_owt2/isoflop_points.csv (skips part 1 with a message when absent).

@@ -96,13 +96,21 @@ def _resampled(runs: Runs, stat, n_resamples: int, seed: int, level: float) -> t
     return float(lo), float(hi), ""
 
 
+def _dropped_summary(dropped: pd.DataFrame, listed: int = 3) -> str:
+    """Which budgets approach 2 left out and why: each one when few, else a count per kind of reason."""
+    if len(dropped) <= listed:
+        return "; ".join(f"dropped budget {r.budget_flops:.3g} ({r.reason})" for r in dropped.itertuples())
+    kinds = dropped["reason"].str.split(r" \(|:", regex=True).str[0].value_counts()
+    return (f"dropped {len(dropped)} budgets: " + ", ".join(f"{n} × {k}" for k, n in kinds.items())
+            + " (scalinglab isoflop lists each)")
+
+
 def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8,
               window_decades: float = DEFAULT_WINDOW_DECADES) -> ApproachResult:
     """The isoFLOP analysis as one approach among three; ``detail`` is its per-budget table, ``note`` says which
     budgets were dropped and why, and whether the runs are an isoFLOP design at all."""
     iso = isoflop_analysis(runs, window_decades=window_decades, n_resamples=n_resamples, level=level, seed=seed)
-    dropped = [f"{r.budget_flops:.3g} ({r.reason})" for r in iso.dropped.itertuples()]
-    parts = [iso.note] + list(iso.warnings) + ([f"dropped budget {'; '.join(dropped)}"] if dropped else [])
+    parts = [iso.note, *iso.warnings, _dropped_summary(iso.dropped)]
     return ApproachResult(2, "isoFLOP profiles", iso.a, iso.b, iso.a_lo, iso.a_hi, iso.b_lo, iso.b_hi,
                           len(iso.budgets), note="; ".join(p for p in parts if p), detail=iso.budgets)
 

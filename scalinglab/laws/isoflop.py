@@ -168,7 +168,7 @@ class IsoflopAnalysis:
         c = np.atleast_1d(np.asarray(flops, float))
         for v in c:
             if not (np.isfinite(v) and v > 0):
-                raise InputError(f"--flops must be finite FLOP counts > 0, got {v:g}")
+                raise InputError(f"flops must be finite FLOP counts > 0, got {v:g}")
         lc = np.log(c)
         rows = {"flops": c, "n_opt": np.exp(math.log(self.k_n) + self.a * lc),
                 "n_tokens_opt": np.exp(math.log(self.k_d) + self.b * lc)}
@@ -308,6 +308,8 @@ def _regress(runs, usable, xs, dropped, warnings, sigma, window_decades, n_resam
     w_n, w_d = ((1 / np.maximum(s, 1e-12) ** 2) if sigma > 0 else np.ones(len(usable)) for s in (sd_n, sd_d))
     a, ln_kn, birge_a = _line(lc, ln_n, w_n)
     b, ln_kd, birge_b = _line(lc, ln_d, w_d)
+    if sigma == 0:
+        birge_a = birge_b = 1.0  # no spread to compare the scatter with (and no interval to widen)
     reps = np.column_stack([_replicate_lines(lc, rep_n.T, w_n), _replicate_lines(lc, rep_d.T, w_d)])
     if not note and np.isfinite(reps[:, 0]).sum() < max(2, MIN_VALID_SHARE * n_resamples):
         note = f"no interval: only {int(np.isfinite(reps[:, 0]).sum())} of {n_resamples} resamples left ≥ 2 budgets"
