@@ -11,8 +11,8 @@ from conftest import reference_file
 
 from scalinglab.cli import main
 from scalinglab.errors import InputError
-from scalinglab.laws import Chinchilla, fit
-from scalinglab.laws.approaches import approach2, approach3, compare_approaches
+from scalinglab.laws import Chinchilla
+from scalinglab.laws.approaches import approach2, compare_approaches
 from scalinglab.laws.isoflop import isoflop_analysis, isoflop_minima
 
 # Porian, Wortsman, Jitsev, Schmidt & Carmon 2024 (arXiv:2406.19146), Table 1, OpenWebText2 column: a (N* ∝ C^a)
@@ -134,19 +134,28 @@ def test_no_interval_rather_than_a_zero_width_one_when_no_noise_is_left():
     assert iso.at([1e21])[["n_lo", "n_hi"]].isna().all(axis=None)
 
 
-def test_level_and_resamples_reach_every_approach():
+def test_level_sets_approach2_interval_and_bad_counts_are_refused():
     runs = isoflop_grid(noise=0.004)
-    fitted = fit(runs, "chinchilla")  # shared, so the test pays for one multi-start fit
-    comparison = compare_approaches(runs, n_resamples=20, level=0.5, seed=2, fit_result=fitted)
-    assert comparison.level == 0.5 and [r.number for r in comparison.results] == [2, 3]
-    alone = (approach2(runs, n_resamples=20, level=0.5, seed=2),
-             approach3(runs, n_resamples=20, level=0.5, seed=2, fit_result=fitted))
-    for shown, direct in zip(comparison.results, alone):
-        assert (shown.a, shown.a_lo, shown.a_hi) == (direct.a, direct.a_lo, direct.a_hi)
-    wide = approach2(runs, n_resamples=20, level=0.95, seed=2)
-    assert wide.a_hi - wide.a_lo > comparison.results[0].a_hi - comparison.results[0].a_lo > 0
+    narrow, wide = (approach2(runs, n_resamples=50, level=lv, seed=2) for lv in (0.5, 0.95))
+    assert narrow.a == wide.a and wide.a_lo < narrow.a_lo < narrow.a < narrow.a_hi < wide.a_hi
     with pytest.raises(InputError, match="at least 2 resamples"):
         compare_approaches(runs, n_resamples=1)
+    with pytest.raises(InputError, match="strictly between 0 and 1"):
+        compare_approaches(runs, level=80)
+
+
+def test_fit_approaches_takes_level_and_bootstrap_count_from_the_command_line(tmp_path, capsys):
+    path = tmp_path / "isoflop.csv"
+    runs = isoflop_grid(noise=0.004)
+    runs.to_csv(path, index=False)
+    assert main(["fit", str(path), "--approaches", "--level", "0.5", "--bootstrap", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["approaches"]["level"] == 0.5
+    shown = {r["number"]: r for r in out["approaches"]["approaches"]}
+    direct = approach2(runs, n_resamples=20, level=0.5, seed=0)
+    assert (shown[2]["a_lo"], shown[2]["a_hi"]) == pytest.approx((direct.a_lo, direct.a_hi), rel=1e-12)
+    a3 = next(q for q in out["bootstrap"]["intervals"] if q["quantity"] == "a")  # same 20 resamples, same level
+    assert (shown[3]["a_lo"], shown[3]["a_hi"]) == pytest.approx((a3["lo_total"], a3["hi_total"]), rel=1e-12)
 
 
 def test_isoflop_cli_text_and_json(tmp_path, capsys):
