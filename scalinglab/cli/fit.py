@@ -70,7 +70,8 @@ def fit_cmd(
     flops: Annotated[Optional[list[float]], typer.Option(help="Budgets for N_opt/D_opt intervals (repeat).")] = None,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
     curves: Annotated[Optional[Path], typer.Option(help="Per-run loss curves (run_id, n_tokens, loss).")] = None,
-    approaches: Annotated[bool, typer.Option(help="Also compare Chinchilla approaches 1-3.")] = False,
+    approaches: Annotated[bool, typer.Option(help="Also compare Chinchilla approaches 1-3 (at --level, "
+                                                  "--bootstrap resamples or 200).")] = False,
     free_base: Annotated[bool, typer.Option(help="data_constrained: also fit the base law (default: hold it at "
                                                  "Muennighoff et al.'s published values).")] = False,
     save: Annotated[Optional[Path], typer.Option(help="Write the fitted law as JSON here.")] = None,
@@ -94,7 +95,8 @@ def fit_cmd(
         is_nd = {"n_params", "n_tokens"} <= set(result.law.inputs) and "unique_tokens" not in result.law.inputs
         boot = run_bootstrap(table, law, n_resamples=bootstrap, seed=seed, level=level, fit_result=result,
                              flops=budgets if is_nd else ())
-    comparison = compare_approaches(table, seed=seed, fit_result=result) if approaches else None
+    comparison = (compare_approaches(table, n_resamples=bootstrap or 200, seed=seed, level=level, fit_result=result)
+                  if approaches else None)
     out = result.to_dict()
     if boot is not None:
         out["bootstrap"] = boot.to_dict()
@@ -124,7 +126,7 @@ def fit_cmd(
         console.print(t)
         for r in comparison.results:
             if r.note:
-                console.print(f"[dim]approach {r.approach.split(':')[0]}: {r.note}[/dim]")
+                console.print(f"[dim]approach {r.number}: {r.note}[/dim]")
         for s in comparison.skipped:
             console.print(f"[dim]skipped {s}[/dim]")
         for d in comparison.disagreements:
