@@ -50,8 +50,8 @@ def iter_groups(runs: Runs, by: str | Sequence[str]) -> Iterator[Group]:
         first = int(np.flatnonzero(mask)[0])
         key = {c: runs.frame[c].iloc[first] for c in cols}
         label = ", ".join(f"{k}={v}" for k, v in key.items())
-        sub = runs.subset(mask, note=f"group {label}")
-        yield Group(key={k: _plain(v) for k, v in key.items()}, runs=replace(sub, source=f"{runs.source} [{label}]"))
+        sub = runs.subset(mask)
+        yield Group(key={k: _plain(v) for k, v in key.items()}, runs=replace(sub, source=f"{runs.source} (group {label})"))
 
 
 def _plain(value):
