@@ -1,8 +1,9 @@
-"""What every command that reads a runs table shares: the ``--columns`` and ``--by`` options, loading the table with
-them, and running a command once per group of a ``--by`` split.
+"""What commands share: the ``--columns`` and ``--by`` options for a runs table, and ``--law`` for a law.
 
-A command adds ``columns: ColumnsOption = None`` and ``by: ByOption = None`` to its signature, loads with
-``load_runs_option(path, columns, curves=…)``, and for ``--by`` hands its per-table work to ``run_by_group``.
+A command that reads runs adds ``columns: ColumnsOption = None`` and ``by: ByOption = None`` to its signature, loads
+with ``load_runs_option(path, columns, curves=…)``, and for ``--by`` hands its per-table work to ``run_by_group``.
+A command that uses a law turns its ``--law NAME|FILE`` (and ``--law-params``) text into a ``Law`` with
+``law_option``: the only place where law names, files and parameter strings are parsed.
 """
 
 from __future__ import annotations
@@ -61,3 +62,33 @@ def exit_code(result: dict) -> None:
     """Exit 2 (after the output is printed) when no group of a ``--by`` run could be done."""
     if result["n_fitted"] == 0:
         raise typer.Exit(2)
+
+
+def law_option(spec: str | None, law_params: str | None = None):
+    """``--law`` (a published name or a law file, see ``scalinglab.laws.io``) and ``--law-params`` ('E=1.69,A=…', of
+    the law kind named by ``--law``, Chinchilla by default) → a ``Law``; None when neither is given."""
+    from pathlib import Path
+
+    from scalinglab.laws import LAWS
+    from scalinglab.laws.io import law_from_params, load_law
+    from scalinglab.laws.published import PUBLISHED, published_law
+    if law_params is not None:
+        kind = spec if spec is not None and spec.strip().lower() in LAWS else "chinchilla"
+        return law_from_params(kind, _key_values(law_params), "--law-params")
+    if spec is None:
+        return None
+    if spec.strip().lower() in PUBLISHED:
+        return published_law(spec)
+    if spec.lower().endswith(".json") or Path(spec).is_file():
+        return load_law(spec)
+    raise InputError(f"unknown law '{spec}'; published: {', '.join(PUBLISHED)}, or a path to a law JSON file")
+
+
+def _key_values(text: str) -> dict:
+    params = {}
+    for item in str(text).split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--law-params expects key=value pairs separated by commas, got {item.strip()!r}")
+        params[key.strip()] = value.strip()
+    return params

@@ -17,6 +17,9 @@ from scalinglab.errors import InputError
 
 console = Console()
 DEFAULT_BUDGETS = (1e21, 1e23, 5.76e23, 1e25)
+LAW_FILE_HELP = "Law JSON: fit --save/--json output, report.json, the demo's laws.json, or bare Chinchilla parameters."
+PUBLISHED_HELP = ("chinchilla = hoffmann2022 (default) | chinchilla-sardana | hoffmann2022-tex | besiroglu2024 | "
+                  "kaplan2020 | muennighoff2023")
 
 
 def fmt(v: float) -> str:
@@ -35,7 +38,7 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
     from scalinglab.laws.published import published_law
     if law_file is not None and published is not None:
         raise InputError("give either --law-file or --published, not both")
-    return load_law(law_file) if law_file is not None else published_law(published or "hoffmann2022")
+    return load_law(law_file) if law_file is not None else published_law(published or "chinchilla")
 
 
 def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
@@ -207,9 +210,8 @@ def predict_cmd(
     n_tokens: Annotated[Optional[float], typer.Option("--D", "--tokens", help="Training tokens.")] = None,
     flops: Annotated[Optional[float], typer.Option("--C", "--flops", help="Training FLOPs (6ND).")] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--U", "--unique-tokens", help="Unique tokens.")] = None,
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Predict the loss of a run from a fitted or published law.\n\nExample: scalinglab predict --N 70e9 --D 1.4e12"""
@@ -230,9 +232,8 @@ def predict_cmd(
 
 def optimal_cmd(
     flops: Annotated[list[float], typer.Option("--flops", "--C", help="FLOP budget(s) (repeat for several).")],
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--unique-tokens", help="Unique tokens "
                                                            "(data-constrained law).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
