@@ -77,6 +77,7 @@ def test_backtest_cli(capsys, runs_csv):
     (["optimal", "--flops", "1e21", "--published", "nope"], "unknown published law 'nope'"),
     (["optimal", "--flops", "1e21", "--published", "muennighoff2023"], "also needs unique_tokens"),
     (["predict", "--N", "1e9"], "needs n_params, n_tokens; give n_tokens"),
+    (["predict", "--N", "1e308", "--D", "1e308"], "'flops' derived from C = 6·N·D is not a finite number > 0"),
     (["fit", "RUNS", "--law", "gpt"], "unknown law 'gpt'"),
     (["fit", "RUNS", "--loss", "l1"], "unknown loss 'l1'"),
     (["fit", "RUNS", "--bootstrap", "1"], "at least 2 resamples"),

@@ -18,6 +18,7 @@ class Group:
 
     @property
     def label(self) -> str:
+        """'config=cosine, dataset=owt2': how messages and headings name the group."""
         return ", ".join(f"{k}={v}" for k, v in self.key.items())
 
 
@@ -48,10 +49,9 @@ def iter_groups(runs: Runs, by: str | Sequence[str]) -> Iterator[Group]:
     for code in range(int(codes.max()) + 1):
         mask = codes == code
         first = int(np.flatnonzero(mask)[0])
-        key = {c: runs.frame[c].iloc[first] for c in cols}
+        key = {c: _plain(runs.frame[c].iloc[first]) for c in cols}
         label = ", ".join(f"{k}={v}" for k, v in key.items())
-        sub = runs.subset(mask)
-        yield Group(key={k: _plain(v) for k, v in key.items()}, runs=replace(sub, source=f"{runs.source} (group {label})"))
+        yield Group(key=key, runs=replace(runs.subset(mask), source=f"{runs.source} (group {label})"))
 
 
 def _plain(value):

@@ -17,7 +17,8 @@ from scalinglab.runs.table import FLOPS_PER_PARAM_TOKEN, NUMERIC_OPTIONAL, Runs
 
 __all__ = ["ALIASES", "load_runs", "read_table", "runs_from_frame"]
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-_SNIFF_BYTES = 1 << 16
+_SNIFF_BYTES = 1 << 16  # enough lines to tell the separator; files are read whole only by pandas
+
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV, TSV, Parquet, JSON (records, columns, or {"runs": [...]}) or JSONL file into a DataFrame."""
@@ -46,7 +47,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.DataFrame(data)
     except InputError:
         raise
-    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError, csv.Error) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read: {first}", source=str(p)) from None
     except Exception as exc:  # pyarrow raises its own error types for corrupt Parquet files
