@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from scalinglab.errors import InputError
 from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
+from scalinglab.errors import InputError
 
 
 def report_cmd(
