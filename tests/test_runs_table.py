@@ -145,6 +145,12 @@ def test_ambiguous_separator_is_refused_saying_how_to_pass_the_file(tmp_path):
         load_runs(path)
 
 
+def test_a_semicolon_header_over_comma_rows_says_what_the_file_looks_like(tmp_path):
+    path = write(tmp_path, "N;D;loss\n1e7,1e9,3.5\n2e7,1e9,3.3\n")
+    with pytest.raises(InputError, match=r"the header is semicolon-separated \(3 columns\) but line 2 has 1 fields"):
+        load_runs(path)
+
+
 def test_derived_overflow_exits_2_without_a_runtime_warning(tmp_path, capsys):
     import warnings
     path = write(tmp_path, GOOD + "1e308,1e308,2.5\n")

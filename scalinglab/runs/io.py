@@ -73,13 +73,28 @@ def _delimiter(p: Path) -> str:
         counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
         if len(counts) == 1 and counts.pop() > 1:
             fits.append(sep)
-    if not fits or "," in fits:
+    if not fits:
+        _refuse_ragged(lines, p)
+        return ","
+    if "," in fits:
         return ","
     if len(fits) == 1:
         return fits[0]
     names = " and ".join(_DELIMITERS[f] for f in fits)
     raise InputError(f"cannot tell the column separator: the lines split evenly on {names}; save the table "
                      "comma-separated as .csv or tab-separated as .tsv", source=str(p))
+
+
+def _refuse_ragged(lines: list[str], p: Path) -> None:
+    """A header split by semicolons, tabs or pipes (and not commas) whose rows do not split the same way: say so,
+    instead of reading the file as one column."""
+    for sep, name in _DELIMITERS.items():
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if sep == "," or not counts or counts[0] < 2 or "," in lines[0]:
+            continue
+        k = next(i for i, c in enumerate(counts) if c != counts[0])
+        raise InputError(f"the header is {name}-separated ({counts[0]} columns) but line {k + 1} has {counts[k]} "
+                         "fields; save the table comma-separated as .csv or tab-separated as .tsv", source=str(p))
 
 
 def _numeric(df: pd.DataFrame, col: str, canon: str, rows: np.ndarray, source: str, *, positive: bool) -> np.ndarray:
