@@ -9,12 +9,17 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
 from scalinglab.errors import InputError
 
 console = Console()
 DEFAULT_BUDGETS = (1e21, 1e23, 5.76e23, 1e25)
+LAW_FILE_HELP = "Law JSON: fit --save/--json output, report.json, the demo's laws.json, or bare Chinchilla parameters."
+PUBLISHED_HELP = ("chinchilla = hoffmann2022 (default) | chinchilla-sardana | hoffmann2022-tex | besiroglu2024 | "
+                  "kaplan2020 | muennighoff2023")
 
 
 def fmt(v: float) -> str:
@@ -33,7 +38,7 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
     from scalinglab.laws.published import published_law
     if law_file is not None and published is not None:
         raise InputError("give either --law-file or --published, not both")
-    return load_law(law_file) if law_file is not None else published_law(published or "hoffmann2022")
+    return load_law(law_file) if law_file is not None else published_law(published or "chinchilla")
 
 
 def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
@@ -75,16 +80,36 @@ def fit_cmd(
     free_base: Annotated[bool, typer.Option(help="data_constrained: also fit the base law (default: hold it at "
                                                  "Muennighoff et al.'s published values).")] = False,
     save: Annotated[Optional[Path], typer.Option(help="Write the fitted law as JSON here.")] = None,
+    columns: ColumnsOption = None,
+    by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Fit a scaling law to a table of runs.\n\nExample: scalinglab fit runs.csv --law chinchilla --bootstrap 1000"""
+    """Fit a scaling law to a table of runs.\n\nExample: scalinglab fit runs.csv --law chinchilla --bootstrap 1000
+    \n\nMany configurations in one table: scalinglab fit runs.csv --by config --columns N=params,loss=eval/loss"""
+    table = load_runs_option(runs, columns, curves=curves)
+    options = dict(law=law, loss=loss, delta=delta, asymmetry=asymmetry, bootstrap=bootstrap, seed=seed, level=level,
+                   flops=flops, drop_highest=drop_highest, approaches=approaches, free_base=free_base,
+                   show=not as_json)
+    if by:
+        out = run_by_group(table, by, lambda group: _fit_table(group.runs, **options), as_json=as_json, console=console)
+    else:
+        out = _fit_table(table, **options)
+    if save is not None:
+        save.write_text(json.dumps(out, indent=2, default=float))
+    if as_json:
+        _emit_json(out)
+    if by:
+        exit_code(out)
+
+
+def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, flops, drop_highest, approaches,
+               free_base, show) -> dict:
+    """Fit one runs table, print the result unless ``show`` is off; return the JSON object of ``fit --json``."""
     from scalinglab.laws.approaches import compare_approaches
     from scalinglab.laws.backtest import extrapolation_warnings
     from scalinglab.laws.bootstrap import bootstrap as run_bootstrap
     from scalinglab.laws.fit import fit
-    from scalinglab.runs import load_runs
 
-    table = load_runs(runs, curves=curves)
     if drop_highest < 0:
         raise InputError(f"--drop-highest must be ≥ 0, got {drop_highest}")
     table = table.drop_highest_loss(drop_highest)
@@ -102,15 +127,12 @@ def fit_cmd(
         out["bootstrap"] = boot.to_dict()
     if comparison is not None:
         out["approaches"] = comparison.to_dict()
-    if save is not None:
-        save.write_text(json.dumps(out, indent=2, default=float))
-    if as_json:
-        _emit_json(out)
-        return
+    if not show:
+        return out
     for note in table.notes:
         console.print(f"[dim]note: {note}[/dim]")
     status = "[green]converged[/green]" if result.converged else f"[red]NOT converged[/red]: {result.message}"
-    console.print(f"{result.n_points} runs from {table.source}; {result.loss} objective {result.objective:.7g} "
+    console.print(f"{result.n_points} runs from {escape(table.source)}; {result.loss} objective {result.objective:.7g} "
                   f"({status}); {result.n_starts} starts; R² {result.r_squared:.4f}")
     console.print(_params_table(result, boot))
     if len(result.near_optima) > 1:
@@ -134,6 +156,7 @@ def fit_cmd(
     if boot is not None:
         for w in extrapolation_warnings(table, budgets):
             console.print(f"[yellow]⚠ {w}[/yellow]")
+    return out
 
 
 def backtest_cmd(
@@ -144,18 +167,33 @@ def backtest_cmd(
     loss: Annotated[str, typer.Option(help="huber or ls.")] = "huber",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
+    columns: ColumnsOption = None,
+    by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit on the smaller runs, predict the larger ones, report the errors.\n\nExample: scalinglab backtest runs.csv --cutoff-flops 1e21"""
-    from scalinglab.laws.backtest import backtest
-    from scalinglab.runs import load_runs
+    table = load_runs_option(runs, columns)
+    options = dict(law=law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss, delta=delta,
+                   drop_highest=drop_highest, show=not as_json)
+    if by:
+        out = run_by_group(table, by, lambda group: _backtest_table(group.runs, **options), as_json=as_json,
+                           console=console)
+    else:
+        out = _backtest_table(table, **options)
+    if as_json:
+        _emit_json(out)
+    if by:
+        exit_code(out)
 
-    table = load_runs(runs).drop_highest_loss(max(drop_highest, 0))
+
+def _backtest_table(table, *, law, cutoff_flops, holdout_fraction, loss, delta, drop_highest, show) -> dict:
+    from scalinglab.laws.backtest import backtest
+
+    table = table.drop_highest_loss(max(drop_highest, 0))
     result = backtest(table, law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss,
                       delta=delta)
-    if as_json:
-        _emit_json(result.to_dict())
-        return
+    if not show:
+        return result.to_dict()
     t = Table(title=f"Backtest: {law} fitted on {result.fit.n_points} runs with C ≤ {result.cutoff_flops:.3g}")
     for c in ("row", "N", "D", "C", "loss", "predicted", "error", "× beyond fit"):
         t.add_column(c, justify="right")
@@ -166,6 +204,7 @@ def backtest_cmd(
     console.print(f"median |relative error| {result.median_abs_rel_error:.2%}, max {result.max_abs_rel_error:.2%}")
     for w in result.warnings:
         console.print(f"[yellow]⚠ {w}[/yellow]")
+    return result.to_dict()
 
 
 def predict_cmd(
@@ -173,9 +212,8 @@ def predict_cmd(
     n_tokens: Annotated[Optional[float], typer.Option("--D", "--tokens", help="Training tokens.")] = None,
     flops: Annotated[Optional[float], typer.Option("--C", "--flops", help="Training FLOPs (6ND).")] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--U", "--unique-tokens", help="Unique tokens.")] = None,
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Predict the loss of a run from a fitted or published law.\n\nExample: scalinglab predict --N 70e9 --D 1.4e12"""
@@ -196,9 +234,8 @@ def predict_cmd(
 
 def optimal_cmd(
     flops: Annotated[list[float], typer.Option("--flops", "--C", help="FLOP budget(s) (repeat for several).")],
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--unique-tokens", help="Unique tokens "
                                                            "(data-constrained law).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

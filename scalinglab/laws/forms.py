@@ -39,12 +39,17 @@ def complete_inputs(**given) -> dict[str, np.ndarray]:
             raise InputError(f"law input '{name}' must be finite and > 0")
         out[name] = arr
     have = {"n_params", "n_tokens", "flops"} & out.keys()
-    if have == {"n_params", "n_tokens"}:
-        out["flops"] = FLOPS_PER_PARAM_TOKEN * out["n_params"] * out["n_tokens"]
-    elif have == {"n_params", "flops"}:
-        out["n_tokens"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_params"])
-    elif have == {"n_tokens", "flops"}:
-        out["n_params"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_tokens"])
+    derived = None
+    with np.errstate(over="ignore", under="ignore"):  # an overflow is refused just below, like a given inf
+        if have == {"n_params", "n_tokens"}:
+            derived, out["flops"] = "flops", FLOPS_PER_PARAM_TOKEN * out["n_params"] * out["n_tokens"]
+        elif have == {"n_params", "flops"}:
+            derived, out["n_tokens"] = "n_tokens", out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_params"])
+        elif have == {"n_tokens", "flops"}:
+            derived, out["n_params"] = "n_params", out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_tokens"])
+    if derived is not None and not (np.all(np.isfinite(out[derived])) and np.all(out[derived] > 0)):
+        raise InputError(f"law input '{derived}' derived from C = 6·N·D is not a finite number > 0 (the inputs are "
+                         "out of range)")
     return out
 
 
