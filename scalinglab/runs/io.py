@@ -23,6 +23,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "epochs": ("epochs", "nepochs", "numepochs"),
     "run_id": ("runid", "run", "runname", "name", "id"),
     "seed": ("seed",),
+    "weight": ("weight",),
 }
 _LOOKUP = {alias: canon for canon, aliases in ALIASES.items() for alias in aliases}
 
