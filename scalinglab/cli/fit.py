@@ -36,9 +36,34 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
     return load_law(law_file) if law_file is not None else published_law(published or "hoffmann2022")
 
 
-def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
+LOSS_HELP = ("huber_log: Huber on log-loss residuals (alias huber) | ls_log: least squares on log loss (alias ls) "
+             "| mse: least squares on the raw loss.")
+FIX_HELP = "Hold parameters at given values, e.g. E=1.6,beta=0.3 (public names as printed by fit)."
+BOUND_HELP = "Keep the irreducible loss within 0 ≤ E ≤ the lowest observed loss (--no-bound-e lifts it)."
+
+
+def parse_fix(text: Optional[str]) -> dict[str, float]:
+    """'E=1.6,beta=0.3' → {"E": 1.6, "beta": 0.3}."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value) if sep and name.strip() else None
+        except ValueError:
+            number = None
+        if number is None or name.strip() in out:
+            raise InputError(f"--fix expects NAME=VALUE[,NAME=VALUE…] with each name once, got '{item.strip()}'")
+        out[name.strip()] = number
+    return out
+
+
+def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool, fix: Optional[str] = None,
+                bound_e: bool = True) -> dict:
     from scalinglab.laws.fit import standard_fit_options
-    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, **standard_fit_options(law, free_base=free_base)}
+    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, "fix": parse_fix(fix), "bound_e": bound_e,
+            **standard_fit_options(law, free_base=free_base)}
 
 
 def _params_table(result, boot) -> Table:
@@ -49,7 +74,9 @@ def _params_table(result, boot) -> Table:
         for c in ("s.e.", f"{boot.level:.0%} interval", "near-optimal range"):
             t.add_column(c, justify="right")
         for row in boot.table.itertuples():
-            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se), f"[{fmt(row.lo)}, {fmt(row.hi)}]",
+            thin = boot.share_note(row.n_used)
+            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se),
+                      f"[{fmt(row.lo)}, {fmt(row.hi)}]" + (f" ({thin})" if thin else ""),
                       f"[{fmt(row.near_lo)}, {fmt(row.near_hi)}]")
     else:
         for k, v in result.params.items():
@@ -61,8 +88,10 @@ def fit_cmd(
     runs: Annotated[Path, typer.Argument(help="Runs table: CSV, Parquet, JSON or JSONL.")],
     law: Annotated[str, typer.Option(help="chinchilla | kaplan | kaplan_n | kaplan_d | kaplan_c | saturating | "
                                           "data_constrained")] = "chinchilla",
-    loss: Annotated[str, typer.Option(help="huber (on log loss) or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     asymmetry: Annotated[float, typer.Option(help="Weight on over-predictions (>1: lower-envelope fit).")] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over runs (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -87,7 +116,7 @@ def fit_cmd(
     if drop_highest < 0:
         raise InputError(f"--drop-highest must be ≥ 0, got {drop_highest}")
     table = table.drop_highest_loss(drop_highest)
-    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base))
+    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base, fix, bound_e))
     budgets = tuple(flops) if flops else DEFAULT_BUDGETS
     boot = None
     if bootstrap:
@@ -110,7 +139,12 @@ def fit_cmd(
     status = "[green]converged[/green]" if result.converged else f"[red]NOT converged[/red]: {result.message}"
     console.print(f"{result.n_points} runs from {table.source}; {result.loss} objective {result.objective:.7g} "
                   f"({status}); {result.n_starts} starts; R² {result.r_squared:.4f}")
+    for name, side in result.at_bound.items():
+        console.print(f"[yellow]{name} ended at its {side} bound {fmt(result.bounds[name][side == 'upper'])}: the "
+                      f"runs do not pin it (--fix {name}=… holds it, --no-bound-e lifts the bound)[/yellow]")
     console.print(_params_table(result, boot))
+    if boot is not None:
+        console.print(boot.summary())
     if len(result.near_optima) > 1:
         console.print(f"[yellow]{len(result.near_optima)} distinct local optima lie within 3 % of the best objective; "
                       "intervals include their spread.[/yellow]")
@@ -139,8 +173,10 @@ def backtest_cmd(
     law: Annotated[str, typer.Option(help="Law to fit.")] = "chinchilla",
     cutoff_flops: Annotated[Optional[float], typer.Option(help="Fit on runs with C ≤ this; predict the rest.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Without a cut-off: hold out this top share.")] = 0.2,
-    loss: Annotated[str, typer.Option(help="huber or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -150,7 +186,7 @@ def backtest_cmd(
 
     table = load_runs(runs).drop_highest_loss(max(drop_highest, 0))
     result = backtest(table, law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss,
-                      delta=delta)
+                      delta=delta, fix=parse_fix(fix), bound_e=bound_e)
     if as_json:
         _emit_json(result.to_dict())
         return
