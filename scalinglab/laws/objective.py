@@ -55,7 +55,8 @@ class Objective:
         P = law.n_fit_params()
         self.free = np.arange(P) if free is None else np.asarray(free, int)
         self.theta_fixed = np.zeros(P) if theta_fixed is None else np.asarray(theta_fixed, float)
-        # Box bounds on the free parameters (lo, hi), kept by the solver's projection; None: unbounded.
+        # Box bounds on the free parameters (lo, hi), kept by the solver's projection; None: unbounded. A coordinate
+        # bounded on both sides is the log of a positive quantity (e = log E), which the solver moves linearly.
         self.bounds = None if bounds is None else tuple(np.asarray(b, float)[self.free] for b in bounds)
         full = law.lse_design(X)
         if full is not None:

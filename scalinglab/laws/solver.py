@@ -8,13 +8,13 @@ start leaves the active set once the decrease its Newton step could still bring 
 radius collapses (no step of any length decreases the objective: a minimum to machine precision).
 
 Box bounds (an objective's ``bounds``, e.g. 0 ≤ E ≤ the lowest loss on e = log E) are kept by projection in the
-manner of Bertsekas's projected Newton method (1982): a coordinate at a bound whose gradient points outward is held
-there for the step (its row and column leave the quadratic model), the trial point is clipped to the box, and the
-model decrease is that of the clipped step. Bounded coordinates are logarithms of positive quantities (e = log E),
-and the solver moves them as the quantity itself, z = exp(θ − hi) ∈ [exp(lo − hi), 1] (exact chain-rule derivatives):
-E → 0 is an endless, ever flatter road in log E, crawled at the iteration limit, but a short one in E, so a fit whose
-E runs to zero reaches the bound in a few steps and ends there, converged, with the reduced Newton decrement below
-tolerance."""
+manner of Bertsekas's projected Newton method (SIAM J. Control Optim. 20, 1982): a coordinate at a bound whose
+gradient points outward is held there for the step (its row and column leave the quadratic model), the trial point is
+clipped to the box, and the model decrease is that of the clipped step. Bounded coordinates are logarithms of positive
+quantities (e = log E), and the solver moves them as the quantity itself, z = exp(θ − hi) ∈ [exp(lo − hi), 1] (exact
+chain-rule derivatives): E → 0 is an endless, ever flatter road in log E, crawled until the iteration limit, but a
+short one in E, so a fit whose E runs to zero reaches the bound in a few steps and ends there, converged, with the
+reduced Newton decrement below tolerance."""
 
 from __future__ import annotations
 
@@ -88,13 +88,13 @@ def _binding(theta, g, lo, hi) -> np.ndarray:
     return ((theta <= lo) & (g > 0)) | ((theta >= hi) & (g < 0))
 
 
-def _reduced_model(H, g, held):
-    """Hessian and gradient with the held coordinates decoupled (zero gradient, unit diagonal): the trust-region
-    step then leaves them where they are, and the Newton decrement is that of the free coordinates alone."""
-    H, g = H.copy(), np.where(held, 0.0, g)
+def _reduced_hessian(H, held):
+    """The Hessian with the held coordinates decoupled (zero off-diagonal, unit diagonal): with their gradient
+    zeroed too, the trust-region step leaves them where they are, and the Newton decrement is the free ones'."""
+    H = H.copy()
     H[held[:, :, None] | held[:, None, :]] = 0.0
     H[held[:, :, None] & np.eye(H.shape[1], dtype=bool)] = 1.0
-    return H, g
+    return H
 
 
 def _first_equal_row(keys: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ def _propose(theta, g, H, ev, V, radius, box):
     held = _binding(theta, g, lo, hi)
     rows = np.flatnonzero(held.any(axis=1))
     if rows.size:
-        ev[rows], V[rows] = np.linalg.eigh(_reduced_model(H[rows], g[rows], held[rows])[0])
+        ev[rows], V[rows] = np.linalg.eigh(_reduced_hessian(H[rows], held[rows]))
     step, predicted, decrement = _trust_region_step(ev, V, np.where(held, 0.0, g), radius)
     step[held] = 0.0
     trial = theta + step
