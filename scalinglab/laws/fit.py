@@ -178,6 +178,8 @@ def resolve_fix(law_cls: type[Law], fix: dict | None, hold: Sequence[str], start
     list and a start law carrying the fixed values."""
     if not fix:
         return tuple(hold), start
+    if not isinstance(fix, dict):
+        raise InputError(f"fix must map parameter names to values, e.g. {{'E': 1.6}}; got {type(fix).__name__}")
     mapping = law_cls.parameter_map()
     theta = (start.theta() if start is not None else law_cls.default_grid().mean(axis=0)).astype(float)
     hold = list(hold)
