@@ -41,9 +41,34 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
     return load_law(law_file) if law_file is not None else published_law(published or "chinchilla")
 
 
-def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
+LOSS_HELP = ("huber_log: Huber on log-loss residuals (alias huber) | ls_log: least squares on log loss (alias ls) "
+             "| mse: least squares on the raw loss.")
+FIX_HELP = "Hold parameters at given values, e.g. E=1.6,beta=0.3 (public names as printed by fit)."
+BOUND_HELP = "Keep the irreducible loss within 0 ≤ E ≤ the lowest observed loss (--no-bound-e lifts it)."
+
+
+def parse_fix(text: Optional[str]) -> dict[str, float]:
+    """'E=1.6,beta=0.3' → {"E": 1.6, "beta": 0.3}."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value) if sep and name.strip() else None
+        except ValueError:
+            number = None
+        if number is None or name.strip() in out:
+            raise InputError(f"--fix expects NAME=VALUE[,NAME=VALUE…] with each name once, got '{item.strip()}'")
+        out[name.strip()] = number
+    return out
+
+
+def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool, fix: Optional[str] = None,
+                bound_e: bool = True) -> dict:
     from scalinglab.laws.fit import standard_fit_options
-    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, **standard_fit_options(law, free_base=free_base)}
+    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, "fix": parse_fix(fix), "bound_e": bound_e,
+            **standard_fit_options(law, free_base=free_base)}
 
 
 def _params_table(result, boot) -> Table:
@@ -54,7 +79,9 @@ def _params_table(result, boot) -> Table:
         for c in ("s.e.", f"{boot.level:.0%} interval", "near-optimal range"):
             t.add_column(c, justify="right")
         for row in boot.table.itertuples():
-            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se), f"[{fmt(row.lo)}, {fmt(row.hi)}]",
+            thin = boot.share_note(row.n_used)
+            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se),
+                      f"[{fmt(row.lo)}, {fmt(row.hi)}]" + (f" ({thin})" if thin else ""),
                       f"[{fmt(row.near_lo)}, {fmt(row.near_hi)}]")
     else:
         for k, v in result.params.items():
@@ -66,8 +93,10 @@ def fit_cmd(
     runs: Annotated[Path, typer.Argument(help="Runs table: CSV, Parquet, JSON or JSONL.")],
     law: Annotated[str, typer.Option(help="chinchilla | kaplan | kaplan_n | kaplan_d | kaplan_c | saturating | "
                                           "data_constrained")] = "chinchilla",
-    loss: Annotated[str, typer.Option(help="huber (on log loss) or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     asymmetry: Annotated[float, typer.Option(help="Weight on over-predictions (>1: lower-envelope fit).")] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over runs (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -89,7 +118,7 @@ def fit_cmd(
     table = load_runs_option(runs, columns, curves=curves)
     options = dict(law=law, loss=loss, delta=delta, asymmetry=asymmetry, bootstrap=bootstrap, seed=seed, level=level,
                    flops=flops, drop_highest=drop_highest, approaches=approaches, free_base=free_base,
-                   show=not as_json)
+                   fix=fix, bound_e=bound_e, show=not as_json)
     if by:
         out = run_by_group(table, by, lambda group: _fit_table(group.runs, **options), as_json=as_json, console=console)
     else:
@@ -103,7 +132,7 @@ def fit_cmd(
 
 
 def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, flops, drop_highest, approaches,
-               free_base, show) -> dict:
+               free_base, fix, bound_e, show) -> dict:
     """Fit one runs table, print the result unless ``show`` is off; return the JSON object of ``fit --json``."""
     from scalinglab.laws.approaches import compare_approaches
     from scalinglab.laws.backtest import extrapolation_warnings
@@ -113,7 +142,7 @@ def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, fl
     if drop_highest < 0:
         raise InputError(f"--drop-highest must be ≥ 0, got {drop_highest}")
     table = table.drop_highest_loss(drop_highest)
-    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base))
+    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base, fix, bound_e))
     budgets = tuple(flops) if flops else DEFAULT_BUDGETS
     boot = None
     if bootstrap:
@@ -134,7 +163,12 @@ def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, fl
     status = "[green]converged[/green]" if result.converged else f"[red]NOT converged[/red]: {result.message}"
     console.print(f"{result.n_points} runs from {escape(table.source)}; {result.loss} objective {result.objective:.7g} "
                   f"({status}); {result.n_starts} starts; R² {result.r_squared:.4f}")
+    for name, side in result.at_bound.items():
+        console.print(f"[yellow]{name} ended at its {side} bound {fmt(result.bounds[name][side == 'upper'])}: the "
+                      f"runs do not pin it (--fix {name}=… holds it, --no-bound-e lifts the bound)[/yellow]")
     console.print(_params_table(result, boot))
+    if boot is not None:
+        console.print(boot.summary())
     if len(result.near_optima) > 1:
         console.print(f"[yellow]{len(result.near_optima)} distinct local optima lie within 3 % of the best objective; "
                       "intervals include their spread.[/yellow]")
@@ -164,8 +198,10 @@ def backtest_cmd(
     law: Annotated[str, typer.Option(help="Law to fit.")] = "chinchilla",
     cutoff_flops: Annotated[Optional[float], typer.Option(help="Fit on runs with C ≤ this; predict the rest.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Without a cut-off: hold out this top share.")] = 0.2,
-    loss: Annotated[str, typer.Option(help="huber or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
     columns: ColumnsOption = None,
     by: ByOption = None,
@@ -174,7 +210,7 @@ def backtest_cmd(
     """Fit on the smaller runs, predict the larger ones, report the errors.\n\nExample: scalinglab backtest runs.csv --cutoff-flops 1e21"""
     table = load_runs_option(runs, columns)
     options = dict(law=law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss, delta=delta,
-                   drop_highest=drop_highest, show=not as_json)
+                   fix=fix, bound_e=bound_e, drop_highest=drop_highest, show=not as_json)
     if by:
         out = run_by_group(table, by, lambda group: _backtest_table(group.runs, **options), as_json=as_json,
                            console=console)
@@ -186,12 +222,13 @@ def backtest_cmd(
         exit_code(out)
 
 
-def _backtest_table(table, *, law, cutoff_flops, holdout_fraction, loss, delta, drop_highest, show) -> dict:
+def _backtest_table(table, *, law, cutoff_flops, holdout_fraction, loss, delta, fix, bound_e, drop_highest,
+                    show) -> dict:
     from scalinglab.laws.backtest import backtest
 
     table = table.drop_highest_loss(max(drop_highest, 0))
     result = backtest(table, law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss,
-                      delta=delta)
+                      delta=delta, fix=parse_fix(fix), bound_e=bound_e)
     if not show:
         return result.to_dict()
     t = Table(title=f"Backtest: {law} fitted on {result.fit.n_points} runs with C ≤ {result.cutoff_flops:.3g}")

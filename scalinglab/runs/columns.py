@@ -30,6 +30,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "epochs": ("epochs", "nepochs", "numepochs"),
     "run_id": ("runid", "runname"),
     "seed": ("seed",),
+    "weight": ("weight",),
 }
 WEAK_ALIASES: dict[str, tuple[str, ...]] = {"n_params": ("size",), "run_id": ("run", "name", "id")}
 TEXT_COLUMNS = ("run_id",)
