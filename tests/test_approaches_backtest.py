@@ -80,18 +80,18 @@ def test_approach1_from_loss_curves():
 def test_compare_reports_available_approaches_and_agrees_on_a_chinchilla_ladder():
     runs = load_runs(isoflop_ladder())
     agree = compare_approaches(runs, n_resamples=100)
-    assert [r.approach[0] for r in agree.results] == ["2", "3"]
+    assert [r.number for r in agree.results] == [2, 3]
     assert any("approach 1" in s for s in agree.skipped)
     assert agree.disagreements == ()
 
 
 def test_disagreement_is_flagged_only_when_intervals_do_not_overlap():
-    def result(name, a, lo, hi):
-        return ApproachResult(name, a, 1 - a, lo, hi, 1 - hi, 1 - lo, 10)
+    def result(number, a, lo, hi):
+        return ApproachResult(number, "some approach", a, 1 - a, lo, hi, 1 - hi, 1 - lo, 10)
 
-    overlapping = [result("1: envelope", 0.50, 0.48, 0.52), result("3: parametric", 0.53, 0.51, 0.56)]
+    overlapping = [result(1, 0.50, 0.48, 0.52), result(3, 0.53, 0.51, 0.56)]
     assert find_disagreements(overlapping) == []
-    apart = [result("2: isoFLOP", 0.49, 0.46, 0.53), result("3: parametric", 0.60, 0.58, 0.62)]
+    apart = [result(2, 0.49, 0.46, 0.53), result(3, 0.60, 0.58, 0.62)]
     (msg,) = find_disagreements(apart)
     assert msg.startswith("approaches 2 and 3 disagree on a: 0.490 [0.460, 0.530] vs 0.600")
 

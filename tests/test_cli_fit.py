@@ -77,6 +77,7 @@ def test_backtest_cli(capsys, runs_csv):
     (["optimal", "--flops", "1e21", "--published", "nope"], "unknown published law 'nope'"),
     (["optimal", "--flops", "1e21", "--published", "muennighoff2023"], "also needs unique_tokens"),
     (["predict", "--N", "1e9"], "needs n_params, n_tokens; give n_tokens"),
+    (["predict", "--N", "1e308", "--D", "1e308"], "'flops' derived from C = 6·N·D is not a finite number > 0"),
     (["fit", "RUNS", "--law", "gpt"], "unknown law 'gpt'"),
     (["fit", "RUNS", "--loss", "l1"], "unknown loss 'l1'"),
     (["fit", "RUNS", "--bootstrap", "1"], "at least 2 resamples"),
@@ -115,3 +116,71 @@ def test_fit_approaches_table_says_why_an_interval_is_missing(capsys, tmp_path):
     assert main(["fit", str(path), "--approaches"]) == 0
     out = capsys.readouterr().out
     assert "— (see note)" in out and "no interval" in out
+
+
+@pytest.fixture()
+def configs_csv(tmp_path):
+    """Two configurations from different known laws, plus one with too few runs, in one table; 'size' is a label."""
+    other = dict(E=2.1, A=800.0, B=900.0, alpha=0.40, beta=0.30)
+    parts = [synthetic_chinchilla_runs(noise=0.002, seed=1, **TRUE).assign(config="a"),
+             synthetic_chinchilla_runs(noise=0.002, seed=2, **other).assign(config="b"),
+             synthetic_chinchilla_runs(noise=0.002, seed=3, **TRUE).head(3).assign(config="tiny")]
+    df = pd.concat(parts, ignore_index=True).rename(columns={"N": "params", "loss": "eval/c4/loss"})
+    df["size"] = np.where(df["params"] > 1e8, "large", "small")
+    path = tmp_path / "configs.csv"
+    df.to_csv(path, index=False)
+    return path, {"a": TRUE, "b": other}
+
+
+def test_fit_by_config_fits_each_group_and_reports_the_one_that_cannot_be(capsys, configs_csv):
+    path, truth = configs_csv
+    code = main(["fit", str(path), "--by", "config", "--columns", "N=params,loss=eval/c4/loss", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    out = json.loads(captured.out)
+    assert [g["group"] for g in out["groups"]] == [{"config": "a"}, {"config": "b"}, {"config": "tiny"}]
+    assert out["n_fitted"] == 2 and [g["n_runs"] for g in out["groups"]] == [36, 36, 3]
+    for g in out["groups"][:2]:  # noise 0.2 %: each group recovers its own law's exponents
+        want = truth[g["group"]["config"]]
+        assert g["params"]["alpha"] == pytest.approx(want["alpha"], abs=0.03)
+        assert g["params"]["beta"] == pytest.approx(want["beta"], abs=0.03)
+    assert "need at least 5 runs, got 3" in out["groups"][2]["error"]
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "group config=tiny" in err[0] and err[0].startswith("error: ")
+
+
+def test_fit_by_exits_2_when_no_group_can_be_fitted(capsys, tmp_path):
+    df = synthetic_chinchilla_runs(noise=0.01, seed=0, **TRUE).head(6).assign(config=["x", "y"] * 3)
+    df.to_csv(tmp_path / "small.csv", index=False)
+    assert main(["fit", str(tmp_path / "small.csv"), "--by", "config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split("group ")[1].split(")")[0] for line in err] == ["config=x", "config=y"]
+    assert all("need at least 5 runs, got 3" in line for line in err)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--by", "colour", "--columns", "N=params,loss=eval/c4/loss"], "--by: no column 'colour' (metadata columns: "
+                                                                    "config, size)"),
+    (["--columns", "N=parms,loss=eval/c4/loss"], "--columns N=parms: no column 'parms'"),
+    (["--columns", "N"], "--columns expects QUANTITY=COLUMN pairs"),
+    ([], "missing column 'loss'"),
+])
+def test_bad_by_and_columns_are_one_line_exit_2(capsys, configs_csv, args, needle):
+    path, _ = configs_csv
+    for command in ("fit", "backtest"):
+        assert main([command, str(path), *args]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1
+
+
+def test_report_by_config_writes_one_report_per_group(capsys, configs_csv, tmp_path):
+    path, truth = configs_csv
+    out = tmp_path / "rep" / "report.html"
+    code = main(["report", str(path), "-o", str(out), "--by", "config", "--columns", "N=params,loss=eval/c4/loss",
+                 "--bootstrap", "0", "--no-approaches", "--no-backtest"])
+    assert code == 0 and "group config=tiny" in capsys.readouterr().err
+    for config in ("a", "b"):
+        data = json.loads((tmp_path / "rep" / f"report-{config}.json").read_text())
+        assert data["n_runs_fitted"] == 36
+        assert data["fit"]["params"]["alpha"] == pytest.approx(truth[config]["alpha"], abs=0.03)
+    assert not (tmp_path / "rep" / "report-tiny.html").exists()

@@ -11,7 +11,7 @@ from scalinglab.laws import Chinchilla, KaplanJoint
 from scalinglab.plan.allocation import PowerLawFrontier, compute_optimal
 from scalinglab.plan.data_constrained import data_constrained_optimal
 from scalinglab.plan.inference_aware import inference_aware
-from scalinglab.plan.presets import PRESETS
+from scalinglab.laws.published import published_law
 
 REFERENCE = REFERENCE_DIR / "published_constants"
 
@@ -57,15 +57,15 @@ def test_chinchilla_tableA3_approach3_from_unrounded_parametric_fit():
     table = _read_csv("chinchilla2022_tableA3_approach2_3.csv")
     for row in table.itertuples():
         flops = 6 * row.parameters * row.approach3_tokens  # the printed 175B FLOPs carry a typo (1.26e24)
-        tex = compute_optimal(PRESETS["hoffmann2022-tex"], flops)
+        tex = compute_optimal(published_law("hoffmann2022-tex"), flops)
         assert tex.n_params == pytest.approx(row.parameters, rel=0.08), row
-        printed = compute_optimal(PRESETS["chinchilla"], flops)
+        printed = compute_optimal(published_law("chinchilla"), flops)
         assert printed.n_params < 0.85 * row.parameters, row
 
 
 def test_closed_form_agrees_with_numeric_minimum():
     # Two independent routes to the same optimum: Hoffmann's Eq. 4 and a direct scan of L(N, C/6N).
-    law = PRESETS["chinchilla"]
+    law = published_law("chinchilla")
     closed = compute_optimal(law, 1e24)
     scan_n = np.exp(np.linspace(np.log(1e9), np.log(1e13), 20001))
     losses = law.predict(n_params=scan_n, n_tokens=1e24 / (6 * scan_n))
@@ -86,13 +86,13 @@ def test_sardana_70b_1t_loss():
     # Sardana et al. 2023 (arXiv:2401.00448): with Chinchilla's constants a 70B model on 1T tokens has loss 1.9473.
     # Their figures are reproduced by α = 0.336, β = 0.283 with the printed E, A, B (preset 'chinchilla-sardana');
     # the rounded α 0.34, β 0.28 would give 1.9528.
-    law = PRESETS["chinchilla-sardana"]
+    law = published_law("chinchilla-sardana")
     assert float(law.predict(n_params=70e9, n_tokens=1e12)) == pytest.approx(1.9473, abs=5e-5)
 
 
 def test_sardana_inference_aware_optimum():
     # Sardana et al. 2023: target loss 1.947 with 2e12 lifetime inference tokens → N 2.418e10, D 2.657e12.
-    plan = inference_aware(PRESETS["chinchilla-sardana"], target_loss=1.947, inference_tokens=2e12)
+    plan = inference_aware(published_law("chinchilla-sardana"), target_loss=1.947, inference_tokens=2e12)
     assert plan.n_params == pytest.approx(2.418e10, rel=0.01)
     assert plan.n_tokens == pytest.approx(2.657e12, rel=0.01)
     # serving shrinks the model and lengthens training relative to the Chinchilla-optimal model of equal loss
@@ -102,7 +102,7 @@ def test_sardana_inference_aware_optimum():
 
 def test_inference_aware_without_inference_is_compute_optimal():
     # With no inference the optimum reaching loss ℓ is the compute-optimal model whose loss is ℓ (Hoffmann Eq. 4).
-    law = PRESETS["chinchilla"]
+    law = published_law("chinchilla")
     ref = compute_optimal(law, 1e23)
     plan = inference_aware(law, target_loss=ref.loss, inference_tokens=0)
     assert plan.n_params == pytest.approx(ref.n_params, rel=1e-3)
@@ -111,7 +111,7 @@ def test_inference_aware_without_inference_is_compute_optimal():
 
 def test_inference_aware_rejects_unreachable_loss():
     with pytest.raises(InputError, match="irreducible"):
-        inference_aware(PRESETS["chinchilla"], target_loss=1.6, inference_tokens=1e12)
+        inference_aware(published_law("chinchilla"), target_loss=1.6, inference_tokens=1e12)
 
 
 def test_muennighoff_data_constrained_optimum():
@@ -137,7 +137,7 @@ def test_each_further_epoch_returns_less():
 
 def test_ample_unique_data_gives_the_unconstrained_optimum():
     # With more unique tokens than the run needs, nothing repeats and the base law's optimum is recovered.
-    law = PRESETS["muennighoff2023"]
+    law = published_law("muennighoff2023")
     plan = data_constrained_optimal(1e22, 1e14)
     base = Chinchilla(E=law.E, A=law.A, B=law.B, alpha=law.alpha, beta=law.beta)
     assert plan.epochs < 1

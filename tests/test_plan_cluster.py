@@ -6,7 +6,7 @@ from scalinglab.errors import InputError
 from scalinglab.plan.catalog import get_accelerator
 from scalinglab.plan.cluster import ClusterAssumptions, plan_cluster
 from scalinglab.plan.planner import PlanRequest, make_plan
-from scalinglab.plan.presets import PRESETS
+from scalinglab.laws.published import published_law
 
 H100 = get_accelerator("h100")
 
@@ -79,7 +79,7 @@ def test_unpublished_board_power_needs_an_override():
 def test_inverse_largest_compute_optimal_model():
     # Given accelerators and days only, the plan spends the cluster's FLOPs on the compute-optimal model.
     plan = make_plan(PlanRequest(accelerator="h100", count=8000, days=90))
-    alloc, law = plan.allocation, PRESETS["chinchilla"]
+    alloc, law = plan.allocation, published_law("chinchilla")
     assert alloc.flops == pytest.approx(plan.cluster.flops)
     assert 6 * alloc.n_params * alloc.n_tokens == pytest.approx(plan.cluster.flops)
     for factor in (0.8, 1.25):  # any other split of the same FLOPs loses

@@ -64,8 +64,14 @@ BAD = [
     ("N,D,loss\n1e7,1e9,3.5\n0,1e9,3.1\n", r"row 2, column 'N': n_params must be > 0", 2),
     ("N,D,loss\n1e7,1e9,-3.5\n", r"row 1, column 'loss': loss must be > 0", 1),
     ("N,D,loss\n1e7,1e9,3.5\n2e7,1e9,3.1\n1e7,1e9,3.5\n", r"row 3: duplicated run \(same N, D, C and loss as row 1\)", 3),
-    ("run,N,D,loss\nx,1e7,1e9,3.5\nx,2e7,1e9,3.1\n", r"row 2, column 'run': duplicated run id 'x'", 2),
-    ("N,params,D,loss\n1,1,1,1\n", r"columns 'N' and 'params' both mean n_params", None),
+    ("run_id,N,D,loss\nx,1e7,1e9,3.5\nx,2e7,1e9,3.1\n", r"row 2, column 'run_id': duplicated run id 'x'", 2),
+    ("N,params,D,loss\n1,1,1,1\n", r"columns 'N' and 'params' both mean n_params; .* --columns N=N", None),
+    # issue 16.1: C = 6·N·D overflows to inf; refused like a given inf, naming the row and the derived column
+    ("N,D,loss\n1e7,1e9,3.5\n1e308,1e308,3.1\n", r"row 2, column 'flops': C = 6·N·D gives inf from N=1e\+308", 2),
+    ("C,N,loss\n1e-320,1e300,3.1\n", r"row 1, column 'n_tokens': D = C / \(6·N\) gives 0 ", 1),
+    # issue 16.2: a duplicated header names the duplicated column
+    ("N,N,loss\n1e7,1e9,3.5\n", r"duplicated column 'N' in the header", None),
+
     ("", r"cannot read|no runs", None),
 ]
 
@@ -118,3 +124,74 @@ def test_drop_highest_loss_and_subset_keep_row_numbers():
     assert sorted(kept.loss.tolist()) == [2.0, 3.0]
     assert sorted(kept.rows.tolist()) == [1, 3]
     assert np.all(np.isin(kept.loss, runs.loss))
+
+
+@pytest.mark.parametrize("sep,name", [(";", "runs.csv"), ("\t", "runs.csv"), ("|", "runs.txt"), ("\t", "runs.tsv")])
+def test_semicolon_tab_and_pipe_separated_files_are_read(tmp_path, sep, name):
+    # issue 16.2: a semicolon-separated file was read as one column "N;D;loss"
+    runs = load_runs(write(tmp_path, GOOD.replace(",", sep), name))
+    assert runs.n_params.tolist() == [1e7, 2e7, 4e7, 8e7, 1.6e8, 3.2e8] and runs.loss[-1] == 2.6
+
+
+def test_decimal_commas_in_a_semicolon_file_are_named(tmp_path):
+    path = write(tmp_path, "N;D;loss\n1e7;1e9;3,5\n2e7;1e9;3,3\n")
+    with pytest.raises(InputError, match=r"row 1, column 'loss': loss must be a number, found '3,5'"):
+        load_runs(path)
+
+
+def test_ambiguous_separator_is_refused_saying_how_to_pass_the_file(tmp_path):
+    path = write(tmp_path, "N;D\tloss\n1e7;1e9\t3.5\n")
+    with pytest.raises(InputError, match=r"split evenly on semicolon and tab; save the table comma-separated"):
+        load_runs(path)
+
+
+def test_a_semicolon_header_over_comma_rows_says_what_the_file_looks_like(tmp_path):
+    path = write(tmp_path, "N;D;loss\n1e7,1e9,3.5\n2e7,1e9,3.3\n")
+    with pytest.raises(InputError, match=r"the header is semicolon-separated \(3 columns\) but line 2 has 1 fields"):
+        load_runs(path)
+
+
+def test_derived_overflow_exits_2_without_a_runtime_warning(tmp_path, capsys):
+    import warnings
+    path = write(tmp_path, GOOD + "1e308,1e308,2.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["fit", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "row 7, column 'flops'" in err and err.count("\n") == 1
+
+
+# Issue 12.5: a metadata column named like a weak alias is never misread.
+@pytest.mark.parametrize("header,meta", [("size,N,D,loss", "size"), ("name,N,D,loss", "name"),
+                                         ("Run,N,D,loss", "Run")])
+def test_weak_alias_beside_a_strong_one_or_repeating_stays_metadata(tmp_path, header, meta):
+    # 'size' is a label beside N; 'name' and 'Run' repeat (the model's name across token counts), so no run id
+    text = header + "\nsmall,1e7,1e9,3.5\nsmall,1e7,2e9,3.3\nbig,4e7,2e9,3.1\n"
+    runs = load_runs(write(tmp_path, text))
+    assert runs.meta_columns == (meta,) and runs.column(meta).tolist() == ["small", "small", "big"]
+    assert runs.n_params.tolist() == [1e7, 1e7, 4e7] and "run_id" not in runs.frame
+
+
+def test_a_lone_weak_alias_with_fitting_values_is_read_and_said(tmp_path):
+    runs = load_runs(write(tmp_path, "name,size,D,loss\na,1e7,1e9,3.5\nb,2e7,1e9,3.3\n"))
+    assert runs.frame["run_id"].tolist() == ["a", "b"] and runs.n_params.tolist() == [1e7, 2e7]
+    assert any("column 'size' read as n_params" in n for n in runs.notes)
+
+
+def test_explicit_column_map_wins_and_the_rest_is_metadata(tmp_path):
+    text = "params,eval/c4/loss,loss,size,tokens\n1e7,3.5,3.9,S,1e9\n2e7,3.3,3.7,M,1e9\n"
+    runs = load_runs(write(tmp_path, text), columns={"N": "params", "loss": "eval/c4/loss"})
+    assert runs.loss.tolist() == [3.5, 3.3] and runs.n_tokens.tolist() == [1e9, 1e9]
+    # the second loss column and the label 'size' (a weak alias of N, but N is mapped) stay metadata
+    assert runs.meta_columns == ("meta:loss", "size")
+    assert runs.column("meta:loss").tolist() == ["3.9", "3.7"] and runs.column("size").tolist() == ["S", "M"]
+
+
+@pytest.mark.parametrize("columns,pattern", [
+    ({"N": "nope"}, r"--columns N=nope: no column 'nope' \(columns found: N, D, loss\)"),
+    ({"width": "N"}, r"--columns: unknown quantity 'width'"),
+    ({"N": "D", "D": "D"}, r"uses column 'D' twice"),
+])
+def test_bad_column_map_is_one_line(tmp_path, columns, pattern):
+    with pytest.raises(InputError, match=pattern):
+        load_runs(write(tmp_path, GOOD), columns=columns)

@@ -9,12 +9,17 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
 from scalinglab.errors import InputError
 
 console = Console()
 DEFAULT_BUDGETS = (1e21, 1e23, 5.76e23, 1e25)
+LAW_FILE_HELP = "Law JSON: fit --save/--json output, report.json, the demo's laws.json, or bare Chinchilla parameters."
+PUBLISHED_HELP = ("chinchilla = hoffmann2022 (default) | chinchilla-sardana | hoffmann2022-tex | besiroglu2024 | "
+                  "kaplan2020 | muennighoff2023")
 
 
 def fmt(v: float) -> str:
@@ -33,12 +38,37 @@ def _law_option(law_file: Optional[Path], published: Optional[str]):
     from scalinglab.laws.published import published_law
     if law_file is not None and published is not None:
         raise InputError("give either --law-file or --published, not both")
-    return load_law(law_file) if law_file is not None else published_law(published or "hoffmann2022")
+    return load_law(law_file) if law_file is not None else published_law(published or "chinchilla")
 
 
-def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool) -> dict:
+LOSS_HELP = ("huber_log: Huber on log-loss residuals (alias huber) | ls_log: least squares on log loss (alias ls) "
+             "| mse: least squares on the raw loss.")
+FIX_HELP = "Hold parameters at given values, e.g. E=1.6,beta=0.3 (public names as printed by fit)."
+BOUND_HELP = "Keep the irreducible loss within 0 ≤ E ≤ the lowest observed loss (--no-bound-e lifts it)."
+
+
+def parse_fix(text: Optional[str]) -> dict[str, float]:
+    """'E=1.6,beta=0.3' → {"E": 1.6, "beta": 0.3}."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value) if sep and name.strip() else None
+        except ValueError:
+            number = None
+        if number is None or name.strip() in out:
+            raise InputError(f"--fix expects NAME=VALUE[,NAME=VALUE…] with each name once, got '{item.strip()}'")
+        out[name.strip()] = number
+    return out
+
+
+def _fit_kwargs(law: str, loss: str, delta: float, asymmetry: float, free_base: bool, fix: Optional[str] = None,
+                bound_e: bool = True) -> dict:
     from scalinglab.laws.fit import standard_fit_options
-    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, **standard_fit_options(law, free_base=free_base)}
+    return {"loss": loss, "delta": delta, "asymmetry": asymmetry, "fix": parse_fix(fix), "bound_e": bound_e,
+            **standard_fit_options(law, free_base=free_base)}
 
 
 def _params_table(result, boot) -> Table:
@@ -49,7 +79,9 @@ def _params_table(result, boot) -> Table:
         for c in ("s.e.", f"{boot.level:.0%} interval", "near-optimal range"):
             t.add_column(c, justify="right")
         for row in boot.table.itertuples():
-            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se), f"[{fmt(row.lo)}, {fmt(row.hi)}]",
+            thin = boot.share_note(row.n_used)
+            t.add_row(row.quantity, fmt(row.estimate), fmt(row.se),
+                      f"[{fmt(row.lo)}, {fmt(row.hi)}]" + (f" ({thin})" if thin else ""),
                       f"[{fmt(row.near_lo)}, {fmt(row.near_hi)}]")
     else:
         for k, v in result.params.items():
@@ -61,8 +93,10 @@ def fit_cmd(
     runs: Annotated[Path, typer.Argument(help="Runs table: CSV, Parquet, JSON or JSONL.")],
     law: Annotated[str, typer.Option(help="chinchilla | kaplan | kaplan_n | kaplan_d | kaplan_c | saturating | "
                                           "data_constrained")] = "chinchilla",
-    loss: Annotated[str, typer.Option(help="huber (on log loss) or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     asymmetry: Annotated[float, typer.Option(help="Weight on over-predictions (>1: lower-envelope fit).")] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over runs (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -70,47 +104,71 @@ def fit_cmd(
     flops: Annotated[Optional[list[float]], typer.Option(help="Budgets for N_opt/D_opt intervals (repeat).")] = None,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
     curves: Annotated[Optional[Path], typer.Option(help="Per-run loss curves (run_id, n_tokens, loss).")] = None,
-    approaches: Annotated[bool, typer.Option(help="Also compare Chinchilla approaches 1-3.")] = False,
+    approaches: Annotated[bool, typer.Option(help="Also compare Chinchilla approaches 1-3 (at --level, "
+                                                  "--bootstrap resamples or 200).")] = False,
     free_base: Annotated[bool, typer.Option(help="data_constrained: also fit the base law (default: hold it at "
                                                  "Muennighoff et al.'s published values).")] = False,
     save: Annotated[Optional[Path], typer.Option(help="Write the fitted law as JSON here.")] = None,
+    columns: ColumnsOption = None,
+    by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Fit a scaling law to a table of runs.\n\nExample: scalinglab fit runs.csv --law chinchilla --bootstrap 1000"""
+    """Fit a scaling law to a table of runs.\n\nExample: scalinglab fit runs.csv --law chinchilla --bootstrap 1000
+    \n\nMany configurations in one table: scalinglab fit runs.csv --by config --columns N=params,loss=eval/loss"""
+    table = load_runs_option(runs, columns, curves=curves)
+    options = dict(law=law, loss=loss, delta=delta, asymmetry=asymmetry, bootstrap=bootstrap, seed=seed, level=level,
+                   flops=flops, drop_highest=drop_highest, approaches=approaches, free_base=free_base,
+                   fix=fix, bound_e=bound_e, show=not as_json)
+    if by:
+        out = run_by_group(table, by, lambda group: _fit_table(group.runs, **options), as_json=as_json, console=console)
+    else:
+        out = _fit_table(table, **options)
+    if save is not None:
+        save.write_text(json.dumps(out, indent=2, default=float))
+    if as_json:
+        _emit_json(out)
+    if by:
+        exit_code(out)
+
+
+def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, flops, drop_highest, approaches,
+               free_base, fix, bound_e, show) -> dict:
+    """Fit one runs table, print the result unless ``show`` is off; return the JSON object of ``fit --json``."""
     from scalinglab.laws.approaches import compare_approaches
     from scalinglab.laws.backtest import extrapolation_warnings
     from scalinglab.laws.bootstrap import bootstrap as run_bootstrap
     from scalinglab.laws.fit import fit
-    from scalinglab.runs import load_runs
 
-    table = load_runs(runs, curves=curves)
     if drop_highest < 0:
         raise InputError(f"--drop-highest must be ≥ 0, got {drop_highest}")
     table = table.drop_highest_loss(drop_highest)
-    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base))
+    result = fit(table, law, **_fit_kwargs(law, loss, delta, asymmetry, free_base, fix, bound_e))
     budgets = tuple(flops) if flops else DEFAULT_BUDGETS
     boot = None
     if bootstrap:
         is_nd = {"n_params", "n_tokens"} <= set(result.law.inputs) and "unique_tokens" not in result.law.inputs
         boot = run_bootstrap(table, law, n_resamples=bootstrap, seed=seed, level=level, fit_result=result,
                              flops=budgets if is_nd else ())
-    comparison = compare_approaches(table, seed=seed, fit_result=result) if approaches else None
+    comparison = (compare_approaches(table, n_resamples=bootstrap or 200, seed=seed, level=level, fit_result=result)
+                  if approaches else None)
     out = result.to_dict()
     if boot is not None:
         out["bootstrap"] = boot.to_dict()
     if comparison is not None:
         out["approaches"] = comparison.to_dict()
-    if save is not None:
-        save.write_text(json.dumps(out, indent=2, default=float))
-    if as_json:
-        _emit_json(out)
-        return
+    if not show:
+        return out
     for note in table.notes:
         console.print(f"[dim]note: {note}[/dim]")
     status = "[green]converged[/green]" if result.converged else f"[red]NOT converged[/red]: {result.message}"
-    console.print(f"{result.n_points} runs from {table.source}; {result.loss} objective {result.objective:.7g} "
+    console.print(f"{result.n_points} runs from {escape(table.source)}; {result.loss} objective {result.objective:.7g} "
                   f"({status}); {result.n_starts} starts; R² {result.r_squared:.4f}")
+    for name, side in result.at_bound.items():
+        console.print(f"[yellow]{name} ended at its {side} bound {fmt(result.bounds[name][side == 'upper'])}: the "
+                      f"runs do not pin it (--fix {name}=… holds it, --no-bound-e lifts the bound)[/yellow]")
     console.print(_params_table(result, boot))
+    if boot is not None:
+        console.print(boot.summary())
     if len(result.near_optima) > 1:
         console.print(f"[yellow]{len(result.near_optima)} distinct local optima lie within 3 % of the best objective; "
                       "intervals include their spread.[/yellow]")
@@ -124,7 +182,7 @@ def fit_cmd(
         console.print(t)
         for r in comparison.results:
             if r.note:
-                console.print(f"[dim]approach {r.approach.split(':')[0]}: {r.note}[/dim]")
+                console.print(f"[dim]approach {r.number}: {r.note}[/dim]")
         for s in comparison.skipped:
             console.print(f"[dim]skipped {s}[/dim]")
         for d in comparison.disagreements:
@@ -132,6 +190,7 @@ def fit_cmd(
     if boot is not None:
         for w in extrapolation_warnings(table, budgets):
             console.print(f"[yellow]⚠ {w}[/yellow]")
+    return out
 
 
 def backtest_cmd(
@@ -139,21 +198,39 @@ def backtest_cmd(
     law: Annotated[str, typer.Option(help="Law to fit.")] = "chinchilla",
     cutoff_flops: Annotated[Optional[float], typer.Option(help="Fit on runs with C ≤ this; predict the rest.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Without a cut-off: hold out this top share.")] = 0.2,
-    loss: Annotated[str, typer.Option(help="huber or ls.")] = "huber",
+    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "huber_log",
     delta: Annotated[float, typer.Option(help="Huber delta.")] = 1e-3,
+    fix: Annotated[Optional[str], typer.Option(help=FIX_HELP)] = None,
+    bound_e: Annotated[bool, typer.Option("--bound-e/--no-bound-e", help=BOUND_HELP)] = True,
     drop_highest: Annotated[int, typer.Option(help="Drop the K highest-loss runs first.")] = 0,
+    columns: ColumnsOption = None,
+    by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit on the smaller runs, predict the larger ones, report the errors.\n\nExample: scalinglab backtest runs.csv --cutoff-flops 1e21"""
-    from scalinglab.laws.backtest import backtest
-    from scalinglab.runs import load_runs
-
-    table = load_runs(runs).drop_highest_loss(max(drop_highest, 0))
-    result = backtest(table, law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss,
-                      delta=delta)
+    table = load_runs_option(runs, columns)
+    options = dict(law=law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss, delta=delta,
+                   fix=fix, bound_e=bound_e, drop_highest=drop_highest, show=not as_json)
+    if by:
+        out = run_by_group(table, by, lambda group: _backtest_table(group.runs, **options), as_json=as_json,
+                           console=console)
+    else:
+        out = _backtest_table(table, **options)
     if as_json:
-        _emit_json(result.to_dict())
-        return
+        _emit_json(out)
+    if by:
+        exit_code(out)
+
+
+def _backtest_table(table, *, law, cutoff_flops, holdout_fraction, loss, delta, fix, bound_e, drop_highest,
+                    show) -> dict:
+    from scalinglab.laws.backtest import backtest
+
+    table = table.drop_highest_loss(max(drop_highest, 0))
+    result = backtest(table, law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss,
+                      delta=delta, fix=parse_fix(fix), bound_e=bound_e)
+    if not show:
+        return result.to_dict()
     t = Table(title=f"Backtest: {law} fitted on {result.fit.n_points} runs with C ≤ {result.cutoff_flops:.3g}")
     for c in ("row", "N", "D", "C", "loss", "predicted", "error", "× beyond fit"):
         t.add_column(c, justify="right")
@@ -164,6 +241,7 @@ def backtest_cmd(
     console.print(f"median |relative error| {result.median_abs_rel_error:.2%}, max {result.max_abs_rel_error:.2%}")
     for w in result.warnings:
         console.print(f"[yellow]⚠ {w}[/yellow]")
+    return result.to_dict()
 
 
 def predict_cmd(
@@ -171,9 +249,8 @@ def predict_cmd(
     n_tokens: Annotated[Optional[float], typer.Option("--D", "--tokens", help="Training tokens.")] = None,
     flops: Annotated[Optional[float], typer.Option("--C", "--flops", help="Training FLOPs (6ND).")] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--U", "--unique-tokens", help="Unique tokens.")] = None,
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Predict the loss of a run from a fitted or published law.\n\nExample: scalinglab predict --N 70e9 --D 1.4e12"""
@@ -194,9 +271,8 @@ def predict_cmd(
 
 def optimal_cmd(
     flops: Annotated[list[float], typer.Option("--flops", "--C", help="FLOP budget(s) (repeat for several).")],
-    law_file: Annotated[Optional[Path], typer.Option(help="Fitted law JSON (scalinglab fit --save).")] = None,
-    published: Annotated[Optional[str], typer.Option(help="hoffmann2022 (default) | hoffmann2022-tex | "
-                                                          "besiroglu2024 | kaplan2020 | muennighoff2023")] = None,
+    law_file: Annotated[Optional[Path], typer.Option(help=LAW_FILE_HELP)] = None,
+    published: Annotated[Optional[str], typer.Option(help=PUBLISHED_HELP)] = None,
     unique_tokens: Annotated[Optional[float], typer.Option("--unique-tokens", help="Unique tokens "
                                                            "(data-constrained law).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

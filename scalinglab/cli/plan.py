@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.cli.common import law_option
 from scalinglab.errors import InputError
 from scalinglab.plan.cluster import ClusterAssumptions
 from scalinglab.plan.memory import Parallelism
@@ -126,7 +127,8 @@ def plan_cmd(
     precision: str = typer.Option("bf16", "--precision", help="bf16 or fp8 peak throughput"),
     law: str = typer.Option(None, "--law", help="published law (chinchilla [default], chinchilla-sardana, "
                                                 "hoffmann2022-tex, besiroglu2024, kaplan2020, muennighoff2023) or "
-                                                "a fitted-law JSON file from 'scalinglab fit'"),
+                                                "a law file: fit --save/--json output, report.json, the demo's "
+                                                "laws.json"),
     law_params: str = typer.Option(None, "--law-params", help="explicit parameters, e.g. "
                                                               "'E=1.69,A=406.4,B=410.7,alpha=0.34,beta=0.28'"),
     target_loss: float = typer.Option(None, "--target-loss", help="inference-aware sizing: loss to reach"),
@@ -167,7 +169,7 @@ def plan_cmd(
         flops=flops, n_params=params, n_params_active=active_params, n_tokens=tokens, n_layers=layers,
         d_model=d_model, n_heads=heads, seq_len=seq_len, n_experts=experts, experts_per_token=top_k,
         accelerator=accelerator, catalog_path=catalog, count=count, days=days, budget_usd=budget,
-        assumptions=assumptions, law=law, law_params=law_params, target_loss=target_loss,
+        assumptions=assumptions, law=law_option(law, law_params), target_loss=target_loss,
         inference_tokens=inference_tokens, unique_tokens=unique_tokens, extra_epochs=extra_epochs, memory=memory,
         parallelism=parallelism, recompute=recompute, micro_batch_size=micro_batch, optimizer=optimizer)
     plan = make_plan(request)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
+from scalinglab.errors import InputError
 
 
 def report_cmd(
@@ -30,22 +34,60 @@ def report_cmd(
     no_approaches: Annotated[bool, typer.Option("--no-approaches", help="Skip Chinchilla approaches 1-2.")] = False,
     no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the backtest.")] = False,
     png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 150-dpi PNG.")] = False,
+    columns: ColumnsOption = None,
+    by: ByOption = None,
 ) -> None:
     """Write one self-contained HTML page: the fitted law with intervals, figures, the compute-optimal allocation and
     how far to trust it; plus the numbers as JSON and the figures as files.
 
     Example: scalinglab report runs.csv -o report.html --plan 'flops=1e24'
+
+    With --by config: one report per configuration, report-<config>.html beside -o.
     """
-    from scalinglab.report import ReportOptions, write_report
+    from scalinglab.report import ReportOptions
 
     options = ReportOptions(law=law, n_resamples=bootstrap, seed=seed, level=level,
                             budgets=tuple(flops) if flops else None, approaches=not no_approaches,
                             backtest=not no_backtest, plans=tuple(plan or ()),
                             counts=None if counts is None else str(counts))
+    source = _runs_or_ladder(source, columns, curves, by)
+    if not by:
+        _write_one(source, out, curves, drop_highest, exclude, options, png)
+        return
+    names: set = set()
+
+    def one(group):
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(v) for v in group.key.values())).strip("_") or "group"
+        while slug in names:
+            slug += "_"
+        names.add(slug)
+        return _write_one(group.runs, out.with_name(f"{out.stem}-{slug}{out.suffix}"), None, drop_highest, exclude,
+                          options, png)
+
+    exit_code(run_by_group(source, by, one, as_json=False))
+
+
+def _runs_or_ladder(source: Path, columns, curves, by):
+    """A runs file read with --columns; a ladder directory as it is (its runs, for --by)."""
+    if not source.is_dir():
+        return load_runs_option(source, columns, curves=curves) if (columns or by) else source
+    if columns:
+        raise InputError("--columns applies to a runs file; a ladder directory has its own columns",
+                         source=str(source))
+    if by:
+        from scalinglab.report.sources import load_input
+        return load_input(source, curves=curves).runs
+    return source
+
+
+def _write_one(source, out, curves, drop_highest, exclude, options, png) -> dict:
+    from scalinglab.report import write_report
     files = write_report(source, out, curves=curves, drop_highest=drop_highest, exclude=tuple(exclude or ()),
                          options=options, png=png)
     typer.echo(f"wrote {files.html} ({len(files.data.runs)} runs fitted, trust: {files.data.trust.worst}), "
                f"{files.json} and {len(files.figures)} figure files in {files.html.stem}_figures/")
+    return {"html": str(files.html), "json": str(files.json)}
+
 
 def register(app: typer.Typer) -> None:
     """Add ``scalinglab report`` to the main app."""

@@ -13,9 +13,10 @@ from scalinglab.laws.approaches import compare_approaches  # noqa: E402
 from scalinglab.laws.backtest import BacktestResult, backtest  # noqa: E402
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap  # noqa: E402
 from scalinglab.laws.optimal import Allocation, compute_optimal  # noqa: E402
-from scalinglab.laws.published import PUBLISHED, published_law  # noqa: E402
+from scalinglab.laws.published import DEFAULT_LAW, PUBLISHED, published_law  # noqa: E402
+from scalinglab.laws.io import law_from_dict, load_law  # noqa: E402
 
 __all__ = ["LAWS", "FLOPS_PER_PARAM_TOKEN", "Law", "Chinchilla", "KaplanN", "KaplanD", "KaplanC", "KaplanJoint",
            "Saturating", "DataConstrained", "complete_inputs", "fit", "FitResult", "bootstrap", "BootstrapResult",
            "backtest", "BacktestResult", "compare_approaches", "compute_optimal", "Allocation", "PUBLISHED",
-           "published_law"]
+           "DEFAULT_LAW", "published_law", "law_from_dict", "load_law"]

@@ -1,10 +1,12 @@
 """Chinchilla's three ways to the compute-optimal exponents N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann et al. 2022, Sec. 3).
 
 1. Lower envelope of loss over compute from per-run loss curves: for each FLOP count, the run with the lowest loss.
-2. IsoFLOP profiles: per compute budget, a parabola of loss in log N; its minimum gives N_opt(C).
+2. IsoFLOP profiles: per compute budget, a parabola of loss in log N near the budget's lowest loss; its minimum gives
+   N_opt(C) (``scalinglab.laws.isoflop``, which documents the window, the noise bootstrap and the dropped budgets).
 3. The parametric fit L = E + A/N^α + B/D^β: a = β/(α+β), b = α/(α+β).
-Each reports a and b with bootstrap-over-runs intervals (10th–90th percentiles by default, as in Hoffmann's Table 2),
-and ``compare_approaches`` says when two approaches' intervals for a do not overlap.
+Each reports a and b with intervals at ``level`` from ``n_resamples`` resamples (approaches 1 and 3 resample the runs,
+approach 2 the noise about each budget's parabola); Hoffmann's Table 2 gives 10th–90th percentiles, the default here.
+``compare_approaches`` says when two approaches' intervals for a do not overlap.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import pandas as pd
 from scalinglab.errors import InputError
 from scalinglab.laws.bootstrap import bootstrap
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN
+from scalinglab.laws.isoflop import DEFAULT_WINDOW_DECADES, isoflop_analysis
+from scalinglab.laws.isoflop import isoflop_budgets, isoflop_minima  # noqa: F401  (callers import them from here)
 from scalinglab.runs import Runs, load_runs
-
-BUDGET_TOL_DECADES = 0.1  # a budget groups runs within this many decades of its smallest run's compute
 
 
 @dataclass(frozen=True)
 class ApproachResult:
-    approach: str
+    number: int                        # Chinchilla's approach 1, 2 or 3 (Hoffmann et al. 2022, Sec. 3)
+    name: str
     a: float
     b: float
     a_lo: float
@@ -35,6 +38,11 @@ class ApproachResult:
     note: str = ""
     detail: pd.DataFrame | None = field(default=None, repr=False)  # per-budget optima (approaches 1 and 2)
 
+    @property
+    def approach(self) -> str:
+        """The label shown in tables, e.g. "2: isoFLOP profiles"."""
+        return f"{self.number}: {self.name}"
+
 
 @dataclass(frozen=True)
 class ApproachComparison:
@@ -44,8 +52,8 @@ class ApproachComparison:
     level: float
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([{k: getattr(r, k) for k in ("approach", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi",
-                                                          "n_points", "note")} for r in self.results])
+        return pd.DataFrame([{k: getattr(r, k) for k in ("approach", "number", "a", "a_lo", "a_hi", "b", "b_lo",
+                                                          "b_hi", "n_points", "note")} for r in self.results])
 
     def to_dict(self) -> dict:
         return {"level": self.level, "approaches": self.table().to_dict(orient="records"),
@@ -54,43 +62,6 @@ class ApproachComparison:
     def _repr_html_(self) -> str:
         extra = "".join(f"<p>⚠ {d}</p>" for d in self.disagreements)
         return self.table().to_html(index=False, float_format=lambda v: f"{v:.4g}") + extra
-
-
-# --- approach 2 --------------------------------------------------------------------------------------------------
-def isoflop_budgets(flops: np.ndarray, tol_decades: float = BUDGET_TOL_DECADES) -> np.ndarray:
-    """Group label per run: in order of compute, a new budget starts at the first run more than ``tol_decades``
-    above the current budget's smallest run (so no budget is wider than ``tol_decades``)."""
-    lc = np.log10(flops)
-    order = np.argsort(lc, kind="stable")
-    labels = np.empty(lc.size, int)
-    group, anchor = 0, lc[order[0]]
-    for j in order:
-        if lc[j] - anchor > tol_decades:
-            group, anchor = group + 1, lc[j]
-        labels[j] = group
-    return labels
-
-
-def isoflop_minima(runs: Runs, weights: np.ndarray | None = None, tol_decades: float = BUDGET_TOL_DECADES):
-    """Per budget with ≥ 3 model sizes: the parabola-in-log-N minimum. Returns a DataFrame of budget, n_opt, loss_min."""
-    w = np.ones(len(runs)) if weights is None else weights
-    labels = isoflop_budgets(runs.flops, tol_decades)
-    rows = []
-    for g in np.unique(labels):
-        m = (labels == g) & (w > 0)
-        x, y, c = np.log(runs.n_params[m]), runs.loss[m], runs.flops[m]
-        if np.unique(np.round(x, 6)).size < 3:
-            continue
-        xc = x.mean()
-        coef = np.polyfit(x - xc, y, 2, w=np.sqrt(w[m]))
-        if coef[0] <= 0:
-            continue  # no valley: loss does not turn up at either end
-        x_min = -coef[1] / (2 * coef[0]) + xc
-        if not (x.min() <= x_min <= x.max()):
-            continue  # the minimum lies outside the sizes trained at this budget
-        rows.append({"budget_flops": float(np.exp(np.average(np.log(c), weights=w[m]))), "n_opt": float(np.exp(x_min)),
-                     "loss_min": float(np.polyval(coef, x_min - xc)), "n_runs": int(m.sum())})
-    return pd.DataFrame(rows, columns=["budget_flops", "n_opt", "loss_min", "n_runs"])
 
 
 def _power_exponent(c: np.ndarray, n: np.ndarray) -> float:
@@ -114,35 +85,34 @@ def _resampled(runs: Runs, stat, n_resamples: int, seed: int, level: float) -> t
             vals.append(v)
     if len(vals) < max(2, MIN_VALID_FRACTION * n_resamples):
         return np.nan, np.nan, (f"no interval: only {len(vals)} of {n_resamples} resamples of the runs still had "
-                                "enough budgets/sizes to estimate a")
+                                "enough points to estimate a")
     q = (1 - level) / 2
     lo, hi = np.quantile(vals, [q, 1 - q])
     if hi - lo <= 1e-9 * max(1.0, abs(hi)):
-        # E.g. exactly 3 sizes per budget and 2 budgets: every parabola and the line through the minima pass exactly
-        # through their points, so resampling runs cannot move the estimate. A zero-width interval would claim a
-        # precision the data do not have.
+        # E.g. two envelope points held by two sizes: every resample draws the same line. A zero-width interval
+        # would claim a precision the data do not have.
         return np.nan, np.nan, ("no interval: every resample gives the same a (no residual left to resample: "
-                                "train more sizes per budget or more budgets)")
+                                "train more sizes or longer curves)")
     return float(lo), float(hi), ""
 
 
+def _dropped_summary(dropped: pd.DataFrame, listed: int = 3) -> str:
+    """Which budgets approach 2 left out and why: each one when few, else a count per kind of reason."""
+    if len(dropped) <= listed:
+        return "; ".join(f"dropped budget {r.budget_flops:.3g} ({r.reason})" for r in dropped.itertuples())
+    kinds = dropped["reason"].str.split(r" \(|:", regex=True).str[0].value_counts()
+    return (f"dropped {len(dropped)} budgets: " + ", ".join(f"{n} × {k}" for k, n in kinds.items())
+            + " (scalinglab isoflop lists each)")
+
+
 def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8,
-              tol_decades: float = BUDGET_TOL_DECADES) -> ApproachResult:
-    runs = load_runs(runs)
-    minima = isoflop_minima(runs, tol_decades=tol_decades)
-    if len(minima) < 2:
-        raise InputError("approach 2 needs ≥ 2 isoFLOP budgets, each with ≥ 3 model sizes and a valley inside them",
-                         source=runs.source)
-
-    def stat(w):
-        m = isoflop_minima(runs, w, tol_decades)
-        return _power_exponent(m["budget_flops"].to_numpy(), m["n_opt"].to_numpy()) if len(m) >= 2 else None
-
-    a = _power_exponent(minima["budget_flops"].to_numpy(), minima["n_opt"].to_numpy())
-    lo, hi, note = _resampled(runs, stat, n_resamples, seed, level)
-    # D_opt = C / (6 N_opt) at each budget, so b = 1 − a exactly.
-    return ApproachResult("2: isoFLOP profiles", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(minima), note=note,
-                          detail=minima)
+              window_decades: float = DEFAULT_WINDOW_DECADES) -> ApproachResult:
+    """The isoFLOP analysis as one approach among three; ``detail`` is its per-budget table, ``note`` says which
+    budgets were dropped and why, and whether the runs are an isoFLOP design at all."""
+    iso = isoflop_analysis(runs, window_decades=window_decades, n_resamples=n_resamples, level=level, seed=seed)
+    parts = [iso.note, *iso.warnings, _dropped_summary(iso.dropped)]
+    return ApproachResult(2, "isoFLOP profiles", iso.a, iso.b, iso.a_lo, iso.a_hi, iso.b_lo, iso.b_hi,
+                          len(iso.budgets), note="; ".join(p for p in parts if p), detail=iso.budgets)
 
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
@@ -207,7 +177,7 @@ def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
 
     a = _power_exponent(env["flops"].to_numpy(), env["n_opt"].to_numpy())
     lo, hi, note = _resampled(runs, stat, n_resamples, seed, level)
-    return ApproachResult("1: loss-curve envelope", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(env), note=note,
+    return ApproachResult(1, "loss-curve envelope", a, 1 - a, lo, hi, 1 - hi, 1 - lo, len(env), note=note,
                           detail=env)
 
 
@@ -217,19 +187,25 @@ def approach3(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
     boot = bootstrap(runs, "chinchilla", n_resamples=n_resamples, seed=seed, level=level, fit_result=fit_result,
                      **fit_kwargs)
     a, b = boot.interval("a"), boot.interval("b")
-    return ApproachResult("3: parametric fit", a["estimate"], b["estimate"], a["lo_total"], a["hi_total"],
+    return ApproachResult(3, "parametric fit", a["estimate"], b["estimate"], a["lo_total"], a["hi_total"],
                           b["lo_total"], b["hi_total"], boot.fit.n_points)
 
 
 def compare_approaches(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8,
                        fit_result=None) -> ApproachComparison:
+    """Approaches 1–3 at one ``level`` from ``n_resamples`` resamples each; approaches 1 and 2 are skipped, with
+    the reason, when the runs cannot support them (no loss curves, no isoFLOP budgets)."""
+    if int(n_resamples) < 2:
+        raise InputError(f"the approaches need at least 2 resamples, got {n_resamples}")
+    if not 0 < level < 1:
+        raise InputError(f"the interval level must lie strictly between 0 and 1, got {level:g}")
     runs = load_runs(runs)
     results, skipped = [], []
-    for name, fn in (("1", approach1), ("2", approach2)):
+    for number, fn in ((1, approach1), (2, approach2)):
         try:
             results.append(fn(runs, n_resamples=n_resamples, seed=seed, level=level))
         except InputError as exc:
-            skipped.append(f"approach {name}: {exc}")
+            skipped.append(f"approach {number}: {exc}")
     results.append(approach3(runs, n_resamples=n_resamples, seed=seed, level=level, fit_result=fit_result))
     disagreements = find_disagreements(results)
     return ApproachComparison(tuple(results), tuple(skipped), tuple(disagreements), level)
@@ -242,6 +218,6 @@ def find_disagreements(results) -> list[str]:
         for j in range(i + 1, len(results)):
             r, s = results[i], results[j]
             if np.isfinite([r.a_lo, r.a_hi, s.a_lo, s.a_hi]).all() and (r.a_hi < s.a_lo or s.a_hi < r.a_lo):
-                out.append(f"approaches {r.approach.split(':')[0]} and {s.approach.split(':')[0]} disagree on a: "
+                out.append(f"approaches {r.number} and {s.number} disagree on a: "
                            f"{r.a:.3f} [{r.a_lo:.3f}, {r.a_hi:.3f}] vs {s.a:.3f} [{s.a_lo:.3f}, {s.a_hi:.3f}]")
     return out

@@ -9,6 +9,8 @@ across the near-optimal fits, and ``lo_total``/``hi_total`` cover both.
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,24 +18,33 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from scalinglab.errors import InputError
-from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective
+from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective, parameters_at_bound
 from scalinglab.laws.forms import Law
 from scalinglab.laws.optimal import compute_optimal, optimal_exponents
 from scalinglab.laws.solver import minimize_batched
 from scalinglab.runs import load_runs
 
 MAX_EXTRA_STARTS = 4
+# Resamples start at the full-data optimum and most finish in under 300 steps; an ill-conditioned resample can follow
+# a long curved valley for longer (up to ~700 steps on the OLMo ladder), and only the active rows pay for the rest.
+MAX_ITER = 2000
+MIN_SHARE = 0.9  # an interval resting on fewer than 90 % of the resamples says so beside the number
+# Memory per solver row (a resample × start): per-point weights and ~5 [p, p] and ~10 [p] arrays in the solver; per
+# resample: its counts and one record of derived quantities (a Python dict of floats, ~150 B per entry).
+RECORD_BYTES_PER_QUANTITY = 150
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
     fit: FitResult
-    samples: pd.DataFrame = field(repr=False)   # one row per resample
-    table: pd.DataFrame                         # quantity, estimate, se, lo, hi, near_lo, near_hi, lo_total, hi_total
-    level: float
+    samples: pd.DataFrame = field(repr=False)   # one row per resample that was refitted
+    table: pd.DataFrame                         # quantity, estimate, se, lo, hi, near_lo, near_hi, lo_total,
+    level: float                                # hi_total, n_used (resamples behind the interval)
     n_resamples: int
     seed: int
     n_failed: int
+    failures: dict[str, int] = field(default_factory=dict)  # why resamples failed → how many
+    at_bound: dict[str, dict[str, int]] = field(default_factory=dict)  # e.g. {"E": {"lower": 278}}
 
     def interval(self, quantity: str) -> dict:
         rows = self.table[self.table["quantity"] == quantity]
@@ -45,13 +56,59 @@ class BootstrapResult:
     def se(self) -> dict[str, float]:
         return dict(zip(self.table["quantity"], self.table["se"]))
 
+    def share_note(self, n_used: int) -> str:
+        """'' or, for an interval resting on fewer than MIN_SHARE of the resamples, e.g. 'on 85 % of resamples'."""
+        share = n_used / self.n_resamples
+        return "" if share >= MIN_SHARE else f"on {share:.0%} of resamples"
+
+    def summary(self) -> str:
+        """One line: resamples, how many failed and why, and how many ended with a parameter on its bound."""
+        out = f"bootstrap: {self.n_resamples} resamples (seed {self.seed}), {self.n_failed} failed to refit"
+        if self.failures:
+            out += " (" + "; ".join(f"{n}: {why}" for why, n in self.failures.items()) + ")"
+        for name, sides in self.at_bound.items():
+            out += "".join(f"; {name} at its {side} bound in {n}" for side, n in sides.items())
+        return out
+
     def to_dict(self) -> dict:
         return {"n_resamples": self.n_resamples, "seed": self.seed, "level": self.level, "n_failed": self.n_failed,
+                "failures": dict(self.failures), "at_bound": {k: dict(v) for k, v in self.at_bound.items()},
                 "intervals": self.table.to_dict(orient="records")}
 
     def _repr_html_(self) -> str:
-        return (f"<p>Bootstrap: {self.n_resamples} resamples (seed {self.seed}), {self.level:.0%} intervals</p>"
+        return (f"<p>{self.summary()}; {self.level:.0%} intervals</p>"
                 + self.table.to_html(index=False, float_format=lambda v: f"{v:.5g}"))
+
+
+def available_memory_bytes() -> float:
+    """Memory the system can give now (Linux MemAvailable), else physical memory; inf when neither is known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def bootstrap_memory_bytes(n_resamples: int, n_runs: int, n_starts: int, n_params: int, n_quantities: int) -> float:
+    """Estimated peak memory of a bootstrap, in bytes (see RECORD_BYTES_PER_QUANTITY)."""
+    per_row = 8.0 * (n_runs + 5 * n_params * n_params + 10 * n_params + 16)
+    per_resample = 8.0 * n_runs + RECORD_BYTES_PER_QUANTITY * n_quantities + 8.0 * n_quantities
+    return float(n_resamples) * (n_starts * per_row + per_resample)
+
+
+def _check_memory(n_resamples, n_runs, n_starts, n_params, n_quantities) -> None:
+    need = bootstrap_memory_bytes(n_resamples, n_runs, n_starts, n_params, n_quantities)
+    have = available_memory_bytes()
+    if need > have:
+        most = int(have / bootstrap_memory_bytes(1, n_runs, n_starts, n_params, n_quantities))
+        raise InputError(f"a bootstrap of {n_resamples:,} resamples needs about {need / 1e9:,.1f} GB of memory, "
+                         f"more than the {have / 1e9:,.1f} GB available; use at most {most:,} resamples")
 
 
 def derived_quantities(law: Law, flops=(), points=()) -> dict[str, float]:
@@ -73,7 +130,9 @@ def derived_quantities(law: Law, flops=(), points=()) -> dict[str, float]:
 def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0, level: float = 0.9,
               flops=(), points=(), fit_result: FitResult | None = None, **fit_kwargs) -> BootstrapResult:
     """Bootstrap a fit over runs. ``flops``: budgets for N_opt/D_opt/loss intervals; ``points``: dicts of law inputs
-    at which to give predicted-loss intervals. ``fit_kwargs`` go to ``fit`` (loss, delta, hold, start, grid…)."""
+    at which to give predicted-loss intervals. ``fit_kwargs`` go to ``fit`` (loss, delta, hold, start, grid, fix,
+    bound_e…). A ``weight`` column multiplies each resample's counts. Resamples that cannot be refitted are counted
+    by reason (``failures``), never dropped in silence; refused up front when it would not fit in memory."""
     if not (isinstance(n_resamples, (int, np.integer)) and n_resamples >= 2):
         raise InputError(f"bootstrap needs at least 2 resamples, got {n_resamples}")
     if not (0 < level < 1):
@@ -81,41 +140,50 @@ def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0,
     base = fit_result if fit_result is not None else fit_law(load_runs(runs), law, **fit_kwargs)
     runs, law_cls = base.runs, type(base.law)
     n = len(runs)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
     starts_law = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
     k = len(starts_law)
+    estimate = derived_quantities(base.law, flops, points)
+    _check_memory(int(n_resamples), n, k, law_cls.n_fit_params(), len(estimate))
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
     obj, free = make_objective(law_cls, runs, loss=base.loss, delta=base.delta, asymmetry=base.asymmetry,
-                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0))
+                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0),
+                               bound_e=base.bound_e)
     theta0 = np.tile(np.array([l.theta()[free] for l in starts_law]), (n_resamples, 1))
     with threadpool_limits(1):
-        res = minimize_batched(obj, theta0)
+        res = minimize_batched(obj, theta0, max_iter=MAX_ITER)
     f = res.objective.reshape(n_resamples, k)
     pick = np.argmin(f, axis=1)
     rows = np.arange(n_resamples) * k + pick
     full = obj.full_theta(res.theta[rows])
     ok = res.converged[rows] & np.isfinite(res.objective[rows])
+    failures = Counter(str(m) for m in res.message[rows][~ok])
     records = []
-    for th, good in zip(full, ok):
-        if not good:
-            continue
+    for th in full[ok]:
         try:
             records.append(derived_quantities(law_cls.from_theta(th), flops, points))
-        except InputError:
-            ok[len(records)] = False
+        except InputError as exc:
+            failures[str(exc)] += 1
     samples = pd.DataFrame.from_records(records)
     if len(samples) < 2:
-        raise InputError("bootstrap failed: fewer than 2 resamples could be refitted")
-    estimate = derived_quantities(base.law, flops, points)
+        raise InputError("bootstrap failed: fewer than 2 resamples could be refitted"
+                         + "".join(f"; {c}: {why}" for why, c in failures.items()))
+    at_bound: dict[str, Counter] = {}
+    for row in parameters_at_bound(law_cls, obj, res.theta[rows][ok]):
+        for name, side in row.items():
+            at_bound.setdefault(name, Counter())[side] += 1
     near = [derived_quantities(o.law, flops, points) for o in base.near_optima] or [estimate]
     q = (1 - level) / 2
     table = []
     for name, est in estimate.items():
         col = samples[name].to_numpy(float)
-        lo, hi = np.quantile(col, [q, 1 - q])
+        col = col[np.isfinite(col)]
+        lo, hi = np.quantile(col, [q, 1 - q]) if col.size else (np.nan, np.nan)
         vals = [d[name] for d in near]
-        table.append({"quantity": name, "estimate": est, "se": float(np.std(col, ddof=1)), "lo": float(lo),
-                      "hi": float(hi), "near_lo": float(min(vals)), "near_hi": float(max(vals)),
-                      "lo_total": float(min(lo, min(vals))), "hi_total": float(max(hi, max(vals)))})
+        table.append({"quantity": name, "estimate": est, "se": float(np.std(col, ddof=1)) if col.size > 1 else np.nan,
+                      "lo": float(lo), "hi": float(hi), "near_lo": float(min(vals)), "near_hi": float(max(vals)),
+                      "lo_total": float(min(lo, min(vals))), "hi_total": float(max(hi, max(vals))),
+                      "n_used": int(col.size)})
     return BootstrapResult(fit=base, samples=samples, table=pd.DataFrame(table), level=level,
-                           n_resamples=int(n_resamples), seed=int(seed), n_failed=int(n_resamples - len(samples)))
+                           n_resamples=int(n_resamples), seed=int(seed), n_failed=int(n_resamples - len(samples)),
+                           failures=dict(failures), at_bound={k_: dict(v) for k_, v in at_bound.items()})

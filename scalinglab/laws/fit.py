@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from scalinglab.errors import InputError
 from scalinglab.laws.forms import Law
-from scalinglab.laws.objective import Objective
+from scalinglab.laws.objective import LOSS_ALIASES, LOSSES, Objective, canonical_loss
 from scalinglab.laws.solver import minimize_batched
 from scalinglab.runs import Runs, load_runs
 
@@ -18,6 +18,9 @@ SMOOTH_DELTA = 0.1        # continuation: starts first descend a smoother Huber 
 SCREEN_POINTS = 24        # screening stage: every grid start first descends on this many runs spread over compute
 N_BEST_RAW = 8            # the best raw starts (by full objective) always join the stage after screening too
 NEAR_OPTIMUM_RTOL = 0.03  # local optima within 3 % of the best objective count as "near-optimal" (see FitResult)
+# The lower bound on E, relative to the lowest observed loss: E → 0 in effect (its share of any prediction is below
+# 1e-8, far under run-to-run noise), while e = log E stays finite so that the run to E = 0 ends at a bound.
+E_FLOOR_REL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class FitResult:
     held: tuple[str, ...]
     runs: Runs = field(repr=False)
     near_optima: tuple[Optimum, ...] = field(default=(), repr=False)
+    bound_e: bool = True                                   # E kept within [0, lowest observed loss]
+    at_bound: dict[str, str] = field(default_factory=dict)  # public parameter → "lower" | "upper"
+    fixed: dict[str, float] = field(default_factory=dict)   # parameters held at user-given values (``fix``)
 
     @property
     def params(self) -> dict[str, float]:
@@ -69,10 +75,20 @@ class FitResult:
             "law": self.law.name, "formula": self.law.formula, "params": self.params,
             "objective": self.objective, "converged": self.converged, "message": self.message,
             "n_points": self.n_points, "n_starts": self.n_starts, "loss": self.loss, "delta": self.delta,
-            "asymmetry": self.asymmetry, "held_fixed": list(self.held), "r_squared": self.r_squared,
+            "asymmetry": self.asymmetry, "held_fixed": list(self.held), "fixed": dict(self.fixed),
+            "bounds": {k: list(v) for k, v in self.bounds.items()}, "at_bound": dict(self.at_bound),
+            "weighted": self.runs.weight is not None, "r_squared": self.r_squared,
             "source": self.runs.source, "notes": list(self.runs.notes),
             "near_optima": [{"objective": o.objective, "params": o.law.params()} for o in self.near_optima],
         }
+
+    @property
+    def bounds(self) -> dict[str, tuple[float, float]]:
+        """Bounds the fit kept on public parameters, e.g. {"E": (0.0, lowest loss)} (empty when lifted)."""
+        j = type(self.law).irreducible_index()
+        if not self.bound_e or j is None or type(self.law).theta_names[j] in self.held:
+            return {}
+        return {"E": (0.0, float(np.min(self.runs.loss)))}
 
     def _repr_html_(self) -> str:
         from html import escape
@@ -111,18 +127,36 @@ def law_inputs_for(law_cls: type[Law], runs: Runs) -> dict[str, np.ndarray]:
     return {k: X[k] for k in law_cls.inputs}
 
 
-def _validate_options(loss: str, delta: float, asymmetry: float) -> None:
-    if loss not in ("huber", "ls"):
-        raise InputError(f"unknown loss '{loss}' (choose huber or ls)")
+def _validate_options(loss: str, delta: float, asymmetry: float) -> str:
+    """Checks the objective's options; returns the canonical loss name."""
+    name = canonical_loss(loss) if isinstance(loss, str) else None
+    if name is None:
+        aliases = ", ".join(f"{a} = {c}" for a, c in LOSS_ALIASES.items())
+        raise InputError(f"unknown loss '{loss}' (choose {', '.join(LOSSES)}; {aliases})")
     if not (np.isfinite(delta) and delta > 0):
         raise InputError(f"huber delta must be > 0, got {delta}")
     if not (np.isfinite(asymmetry) and asymmetry >= 1):
         raise InputError(f"asymmetry must be ≥ 1 (weight on over-predictions), got {asymmetry}")
+    return name
 
 
-def make_objective(law_cls, runs, *, loss="huber", delta=1e-3, asymmetry=1.0, hold=(), start=None,
-                   weights=None) -> tuple[Objective, np.ndarray]:
-    """The objective for a law on runs, with ``hold`` parameters fixed at their values in ``start``."""
+def theta_bounds(law_cls: type[Law], runs: Runs, bound_e: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """Box bounds on ``theta``: e = log E within [log(E_FLOOR_REL·L_min), log L_min], L_min the lowest observed
+    loss (a floor above the lowest loss would predict that run's loss from the floor alone); None when lifted."""
+    j = law_cls.irreducible_index()
+    if not bound_e or j is None:
+        return None
+    P = law_cls.n_fit_params()
+    lo, hi = np.full(P, -np.inf), np.full(P, np.inf)
+    hi[j] = np.log(np.min(runs.loss))
+    lo[j] = hi[j] + np.log(E_FLOOR_REL)
+    return lo, hi
+
+
+def make_objective(law_cls, runs, *, loss="huber_log", delta=1e-3, asymmetry=1.0, hold=(), start=None,
+                   weights=None, bound_e=True) -> tuple[Objective, np.ndarray]:
+    """The objective for a law on runs, with ``hold`` parameters fixed at their values in ``start``. ``weights``
+    (per point, or per row of a batch: bootstrap counts) multiply the table's ``weight`` column when it has one."""
     names = law_cls.theta_names
     unknown = [h for h in hold if h not in names]
     if unknown:
@@ -131,25 +165,66 @@ def make_objective(law_cls, runs, *, loss="huber", delta=1e-3, asymmetry=1.0, ho
         raise InputError("holding parameters fixed needs a starting law that gives their values")
     theta_fixed = start.theta() if start is not None else np.zeros(len(names))
     free = np.array([i for i, n in enumerate(names) if n not in hold], int)
+    if runs.weight is not None:
+        weights = runs.weight if weights is None else np.asarray(weights, float) * runs.weight
     obj = Objective(law_cls, law_inputs_for(law_cls, runs), runs.loss, kind=loss, delta=delta,
-                    asymmetry=asymmetry, free=free, theta_fixed=theta_fixed, weights=weights)
+                    asymmetry=asymmetry, free=free, theta_fixed=theta_fixed, weights=weights,
+                    bounds=theta_bounds(law_cls, runs, bound_e))
     return obj, free
 
 
-def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asymmetry: float = 1.0,
+def resolve_fix(law_cls: type[Law], fix: dict | None, hold: Sequence[str], start: Law | None):
+    """Map ``fix`` (public parameter → value, e.g. {"E": 1.6}) onto held ``theta`` coordinates: returns the hold
+    list and a start law carrying the fixed values."""
+    if not fix:
+        return tuple(hold), start
+    if not isinstance(fix, dict):
+        raise InputError(f"fix must map parameter names to values, e.g. {{'E': 1.6}}; got {type(fix).__name__}")
+    mapping = law_cls.parameter_map()
+    theta = (start.theta() if start is not None else law_cls.default_grid().mean(axis=0)).astype(float)
+    hold = list(hold)
+    for name, value in fix.items():
+        if name not in law_cls.param_names():
+            raise InputError(f"cannot fix '{name}': law '{law_cls.name}' has parameters "
+                             f"{', '.join(law_cls.param_names())}")
+        if name not in mapping:
+            raise InputError(f"cannot fix '{name}' of law '{law_cls.name}': it is fitted together with other "
+                             f"parameters; fixable: {', '.join(mapping) or 'none'}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"fixed value of '{name}' must be a number, got {value!r}") from None
+        with np.errstate(all="ignore"):
+            t = replace(law_cls.from_theta(theta), **{name: value}).theta()[mapping[name]]
+        if not (np.isfinite(value) and np.isfinite(t)):
+            raise InputError(f"cannot fix {name}={value:g}: outside the range of law '{law_cls.name}' "
+                             f"(e.g. E, A, B must be > 0)")
+        theta[mapping[name]] = t
+        hold.append(law_cls.theta_names[mapping[name]])
+    return tuple(dict.fromkeys(hold)), law_cls.from_theta(theta)
+
+
+def fit(runs, law="chinchilla", *, loss: str = "huber_log", delta: float = 1e-3, asymmetry: float = 1.0,
         grid: np.ndarray | None = None, hold: Sequence[str] = (), start: Law | None = None,
-        max_iter: int = 500) -> FitResult:
+        max_iter: int = 500, fix: dict | None = None, bound_e: bool = True) -> FitResult:
     """Fit ``law`` to ``runs`` (a Runs table, path or DataFrame) from every start of a grid, solved as one batch.
 
-    - ``loss``: ``huber`` on log-loss residuals (δ = ``delta``, summed; Hoffmann et al. 2022 App. D.2) or ``ls``.
+    - ``loss``: ``huber_log`` (alias ``huber``) on log-loss residuals (δ = ``delta``, summed; Hoffmann et al. 2022
+      App. D.2), ``ls_log`` (alias ``ls``) least squares on log loss, or ``mse`` least squares on the raw loss.
+      A ``weight`` column of the table weighs each run's term.
     - ``asymmetry`` κ ≥ 1 weighs over-predictions κ× (a lower-envelope fit).
     - ``grid``: starting points in the law's internal parameters (``law.theta_names``); default ``law.default_grid()``
       (Hoffmann's grid for Chinchilla). ``start`` adds one more start and supplies the values of ``hold`` parameters.
+    - ``fix``: public parameters held at given values, e.g. ``{"E": 1.6, "beta": 0.3}``.
+    - ``bound_e``: keep the irreducible loss within 0 ≤ E ≤ the lowest observed loss (a parameter that runs to its
+      bound ends there, converged, and ``at_bound`` says so); ``False`` lifts the bound.
     """
     law_cls = resolve_law(law)
     runs = load_runs(runs)
-    _validate_options(loss, delta, asymmetry)
-    obj, free = make_objective(law_cls, runs, loss=loss, delta=delta, asymmetry=asymmetry, hold=hold, start=start)
+    loss = _validate_options(loss, delta, asymmetry)
+    hold, start = resolve_fix(law_cls, fix, hold, start)
+    opts = dict(loss=loss, delta=delta, asymmetry=asymmetry, hold=hold, start=start, bound_e=bound_e)
+    obj, free = make_objective(law_cls, runs, **opts)
     if len(runs) < free.size:
         raise InputError(f"law '{law_cls.name}' has {free.size} free parameters; need at least {free.size} runs, "
                          f"got {len(runs)}", source=runs.source)
@@ -159,10 +234,12 @@ def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asy
                          f"({', '.join(law_cls.theta_names)})")
     if start is not None:
         starts = np.vstack([starts, start.theta()])
-    starts = np.unique(starts[:, free], axis=0)
+    starts = starts[:, free]
+    if obj.bounds is not None:
+        starts = np.clip(starts, *obj.bounds)  # before de-duplication: starts beyond a bound meet on it
+    starts = np.unique(starts, axis=0)
     with threadpool_limits(1):  # tiny matmuls: BLAS threading costs more than it saves
-        res = _multistart(obj, law_cls, runs, starts, loss=loss, delta=delta, asymmetry=asymmetry, hold=hold,
-                          start=start, max_iter=max_iter)
+        res = _multistart(obj, law_cls, runs, starts, **opts, max_iter=max_iter)
     order = np.argsort(res.objective)
     best = int(order[0])
     if not np.isfinite(res.objective[best]):
@@ -170,13 +247,29 @@ def fit(runs, law="chinchilla", *, loss: str = "huber", delta: float = 1e-3, asy
                          source=runs.source)
     full = obj.full_theta(res.theta)
     near = _distinct_optima(law_cls, obj, full[order], res.objective[order], res.converged[order])
+    at_bound = parameters_at_bound(law_cls, obj, res.theta[best:best + 1])[0]
+    message = str(res.message[best]) + "".join(f"; {k} at its {v} bound" for k, v in at_bound.items())
     return FitResult(law=law_cls.from_theta(full[best]), objective=float(res.objective[best]),
-                     converged=bool(res.converged[best]), message=str(res.message[best]), n_points=len(runs),
+                     converged=bool(res.converged[best]), message=message, n_points=len(runs),
                      n_starts=len(starts), loss=loss, delta=delta, asymmetry=asymmetry, held=tuple(hold), runs=runs,
-                     near_optima=near)
+                     near_optima=near, bound_e=bound_e, at_bound=at_bound, fixed={k: float(v) for k, v in
+                                                                                   (fix or {}).items()})
 
 
-def _multistart(obj, law_cls, runs, starts, *, loss, delta, asymmetry, hold, start, max_iter):
+def parameters_at_bound(law_cls, obj, theta_free: np.ndarray) -> list[dict[str, str]]:
+    """For each row of free parameters: the public parameters that sit on a bound, "lower" or "upper"."""
+    out = [{} for _ in range(len(theta_free))]
+    if obj.bounds is None:
+        return out
+    public = {j: name for name, j in law_cls.parameter_map().items()}
+    for k, j in enumerate(obj.free):
+        lo, hi = obj.bounds[0][k], obj.bounds[1][k]
+        for i in np.flatnonzero((theta_free[:, k] <= lo) | (theta_free[:, k] >= hi)):
+            out[i][public.get(j, law_cls.theta_names[j])] = "lower" if theta_free[i, k] <= lo else "upper"
+    return out
+
+
+def _multistart(obj, law_cls, runs, starts, *, loss, delta, asymmetry, hold, start, bound_e, max_iter):
     """Solve from every start in stages, each a single batched solve, keeping every distinct end point:
 
     1. screening — on SCREEN_POINTS runs spread evenly over compute, with the Huber δ raised to SMOOTH_DELTA (a
@@ -200,11 +293,11 @@ def _multistart(obj, law_cls, runs, starts, *, loss, delta, asymmetry, hold, sta
     if len(runs) > 2 * SCREEN_POINTS and len(starts) > N_BEST_RAW:
         idx = np.argsort(runs.flops, kind="stable")[np.linspace(0, len(runs) - 1, SCREEN_POINTS).round().astype(int)]
         screen, _ = make_objective(law_cls, runs.subset(idx), loss=loss, delta=smooth_delta, asymmetry=asymmetry,
-                                   hold=hold, start=start)
+                                   hold=hold, start=start, bound_e=bound_e)
         # Screening only needs basins: starts within ~0.05 of each other in every parameter are merged.
         candidates = distinct(minimize_batched(screen, starts, ftol=1e-5, max_iter=max_iter, merge_decimals=1,
                                                merge_every=2), 2)
-    if loss == "huber" and delta < SMOOTH_DELTA:
+    if loss == "huber_log" and delta < SMOOTH_DELTA:
         obj.delta = SMOOTH_DELTA
         smooth = minimize_batched(obj, candidates, ftol=1e-6, max_iter=max_iter, merge_decimals=3)
         obj.delta = delta

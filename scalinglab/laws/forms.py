@@ -13,7 +13,7 @@ Inputs use the project's canonical names: ``n_params`` (N), ``n_tokens`` (D), ``
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
 import numpy as np
@@ -39,12 +39,17 @@ def complete_inputs(**given) -> dict[str, np.ndarray]:
             raise InputError(f"law input '{name}' must be finite and > 0")
         out[name] = arr
     have = {"n_params", "n_tokens", "flops"} & out.keys()
-    if have == {"n_params", "n_tokens"}:
-        out["flops"] = FLOPS_PER_PARAM_TOKEN * out["n_params"] * out["n_tokens"]
-    elif have == {"n_params", "flops"}:
-        out["n_tokens"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_params"])
-    elif have == {"n_tokens", "flops"}:
-        out["n_params"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_tokens"])
+    derived = None
+    with np.errstate(over="ignore", under="ignore"):  # an overflow is refused just below, like a given inf
+        if have == {"n_params", "n_tokens"}:
+            derived, out["flops"] = "flops", FLOPS_PER_PARAM_TOKEN * out["n_params"] * out["n_tokens"]
+        elif have == {"n_params", "flops"}:
+            derived, out["n_tokens"] = "n_tokens", out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_params"])
+        elif have == {"n_tokens", "flops"}:
+            derived, out["n_params"] = "n_params", out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["n_tokens"])
+    if derived is not None and not (np.all(np.isfinite(out[derived])) and np.all(out[derived] > 0)):
+        raise InputError(f"law input '{derived}' derived from C = 6·N·D is not a finite number > 0 (the inputs are "
+                         "out of range)")
     return out
 
 
@@ -108,6 +113,26 @@ class Law:
     @classmethod
     def n_fit_params(cls) -> int:
         return len(cls.theta_names)
+
+    @classmethod
+    def irreducible_index(cls) -> int | None:
+        """Position in ``theta`` of e = log E, the irreducible loss, which fits keep within 0 < E ≤ the lowest
+        observed loss (by convention every law with an E names its log ``e``); None for laws without one."""
+        return cls.theta_names.index("e") if "e" in cls.theta_names else None
+
+    @classmethod
+    def parameter_map(cls) -> dict[str, int]:
+        """Public parameter → the one ``theta`` coordinate that it alone sets (E → e = log E, alpha → alpha).
+        Found by moving each parameter of a reference law; parameters whose coordinates mix with others' (Kaplan's
+        c = α·log X_c) are left out, as they cannot be held fixed one by one."""
+        ref = cls.from_theta(cls.default_grid().mean(axis=0))
+        t0 = ref.theta()
+        touched = {}
+        for name in cls.param_names():
+            moved = replace(ref, **{name: 1.5 * getattr(ref, name) + 0.1}).theta()
+            touched[name] = set(np.flatnonzero(moved != t0).tolist())
+        return {name: next(iter(idx)) for name, idx in touched.items()
+                if len(idx) == 1 and not any(idx & other for o, other in touched.items() if o != name)}
 
 
 def _logsumexp(u: np.ndarray) -> np.ndarray:

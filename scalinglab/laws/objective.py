@@ -1,11 +1,14 @@
-"""Robust objectives on log-loss residuals, with exact gradients and Hessians for a batch of parameter vectors.
+"""Fit objectives on loss residuals, with exact gradients and Hessians for a batch of parameter vectors.
 
 The residual of point i is r_i = log L̂_i(θ) − log L_i. Supported losses (``kind``):
-- ``huber`` (Hoffmann et al. 2022, App. D.2): ρ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise; δ = 1e-3 by default;
-- ``ls``: plain least squares ρ(r) = r².
+- ``huber_log`` (alias ``huber``; Hoffmann et al. 2022, App. D.2): ρ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise,
+  on the log residual; δ = 1e-3 by default;
+- ``ls_log`` (alias ``ls``): least squares on the log residual, ρ(r) = r²;
+- ``mse``: least squares on the raw loss, ρ = (L̂ − L)² = L²(eʳ − 1)² (apple/ml-scalefit's MSE objective); its
+  derivatives in r, 2L²(eʳ − 1)eʳ and 2L²eʳ(2eʳ − 1), keep the exact log-sum-exp gradients and Hessians below.
 An ``asymmetry`` κ > 1 multiplies ρ for over-predictions (r > 0), pulling the fit toward the lower envelope.
 The objective is Σ_i w_i ρ(r_i), summed (not averaged) over points as Besiroglu et al. 2024 recommend; w_i are
-per-point multiplicities (1 for a plain fit, bootstrap resample counts otherwise).
+per-point weights (the Runs table's ``weight`` column, times bootstrap resample counts).
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ import numpy as np
 from scalinglab.laws.forms import Law
 
 CHUNK_ELEMENTS = 1 << 15  # per-block size of the largest temporaries (see Objective._blocks)
+LOSSES = {"huber_log": "Huber on log loss", "ls_log": "least squares on log loss",
+          "mse": "least squares on raw loss"}
+LOSS_ALIASES = {"huber": "huber_log", "ls": "ls_log"}  # the names used before the raw-loss objective existed
+
+
+def canonical_loss(name: str) -> str | None:
+    """The canonical name of a loss (``huber`` → ``huber_log``), or None for an unknown one."""
+    name = LOSS_ALIASES.get(name, name)
+    return name if name in LOSSES else None
 
 
 def _sum_terms(e: np.ndarray) -> np.ndarray:
@@ -30,15 +42,22 @@ class Objective:
 
     def __init__(self, law: type[Law], X: dict[str, np.ndarray], loss: np.ndarray, *, kind: str = "huber",
                  delta: float = 1e-3, asymmetry: float = 1.0, weights: np.ndarray | None = None,
-                 free: np.ndarray | None = None, theta_fixed: np.ndarray | None = None):
+                 free: np.ndarray | None = None, theta_fixed: np.ndarray | None = None,
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None):
         self.law, self.X, self.y = law, X, np.log(np.asarray(loss, float))
-        self.kind, self.delta, self.kappa = kind, float(delta), float(asymmetry)
+        self.kind, self.delta, self.kappa = canonical_loss(kind), float(delta), float(asymmetry)
+        if self.kind is None:
+            raise ValueError(f"unknown loss '{kind}'")
+        self._loss2 = np.exp(2.0 * self.y)  # L², the scale of the raw-loss residual (mse)
         n = self.y.size
         self.weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
         self._unit_weights = weights is None  # then every multiplication by w is skipped
         P = law.n_fit_params()
         self.free = np.arange(P) if free is None else np.asarray(free, int)
         self.theta_fixed = np.zeros(P) if theta_fixed is None else np.asarray(theta_fixed, float)
+        # Box bounds on the free parameters (lo, hi), kept by the solver's projection; None: unbounded. A coordinate
+        # bounded on both sides is the log of a positive quantity (e = log E), which the solver moves linearly.
+        self.bounds = None if bounds is None else tuple(np.asarray(b, float)[self.free] for b in bounds)
         full = law.lse_design(X)
         if full is not None:
             fixed_mask = np.ones(P, bool)
@@ -80,18 +99,24 @@ class Objective:
     # Huber through its clipped residual ψ = clip(r, ±δ): ρ = ψ (r − ψ/2) and ψ' = [ψ = r] give, bit for bit, the
     # textbook r²/2 inside and δ(|r| − δ/2) outside in a third of the array passes.
     def _rho(self, r: np.ndarray) -> np.ndarray:
-        if self.kind == "huber":
+        if self.kind == "huber_log":
             psi = np.clip(r, -self.delta, self.delta)
             out = psi * (r - 0.5 * psi)
+        elif self.kind == "mse":
+            out = self._loss2 * np.square(np.expm1(r))
         else:
             out = r * r
         return out if self.kappa == 1.0 else out * np.where(r > 0, self.kappa, 1.0)
 
     def _loss(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """ρ(r), ψ = ρ'(r) and ψ'(r)."""
-        if self.kind == "huber":
+        if self.kind == "huber_log":
             psi = np.clip(r, -self.delta, self.delta)
             rho, dpsi = psi * (r - 0.5 * psi), (psi == r).astype(float)
+        elif self.kind == "mse":
+            d = np.expm1(r)  # (L̂ − L)/L, accurate near 0
+            t = d + 1.0
+            rho, psi, dpsi = self._loss2 * d * d, 2.0 * self._loss2 * d * t, 2.0 * self._loss2 * t * (2.0 * t - 1.0)
         else:
             rho, psi, dpsi = r * r, 2.0 * r, np.full_like(r, 2.0)
         if self.kappa != 1.0:

@@ -6,7 +6,15 @@ vectorised solve of the secular equation, so negative curvature and flat plateau
 Δ grows after steps the model predicted well and shrinks after poor ones. All starts advance together as arrays; a
 start leaves the active set once the decrease its Newton step could still bring is below ``ftol`` (relative), or its
 radius collapses (no step of any length decreases the objective: a minimum to machine precision).
-"""
+
+Box bounds (an objective's ``bounds``, e.g. 0 ≤ E ≤ the lowest loss on e = log E) are kept by projection in the
+manner of Bertsekas's projected Newton method (SIAM J. Control Optim. 20, 1982): a coordinate at a bound whose
+gradient points outward is held there for the step (its row and column leave the quadratic model), the trial point is
+clipped to the box, and the model decrease is that of the clipped step. Bounded coordinates are logarithms of positive
+quantities (e = log E), and the solver moves them as the quantity itself, z = exp(θ − hi) ∈ [exp(lo − hi), 1] (exact
+chain-rule derivatives): E → 0 is an endless, ever flatter road in log E, crawled until the iteration limit, but a
+short one in E, so a fit whose E runs to zero reaches the bound in a few steps and ends there, converged, with the
+reduced Newton decrement below tolerance."""
 
 from __future__ import annotations
 
@@ -75,6 +83,20 @@ def _trust_region_step(ev: np.ndarray, V: np.ndarray, g: np.ndarray, radius: np.
     return step, predicted, newton_decrement
 
 
+def _binding(theta, g, lo, hi) -> np.ndarray:
+    """Coordinates held at a bound for this step: on the bound with the gradient pointing out of the box."""
+    return ((theta <= lo) & (g > 0)) | ((theta >= hi) & (g < 0))
+
+
+def _reduced_hessian(H, held):
+    """The Hessian with the held coordinates decoupled (zero off-diagonal, unit diagonal): with their gradient
+    zeroed too, the trust-region step leaves them where they are, and the Newton decrement is the free ones'."""
+    H = H.copy()
+    H[held[:, :, None] | held[:, None, :]] = 0.0
+    H[held[:, :, None] & np.eye(H.shape[1], dtype=bool)] = 1.0
+    return H
+
+
 def _first_equal_row(keys: np.ndarray) -> np.ndarray:
     """For each row of ``keys``, the index of the first row equal to it (``np.unique(axis=0)``'s grouping, through
     one stable lexicographic sort: several times cheaper for the few thousand rows merged at every call)."""
@@ -87,16 +109,101 @@ def _first_equal_row(keys: np.ndarray) -> np.ndarray:
     return out
 
 
+def _box(objective, p: int):
+    """The objective's bounds on the free coordinates as (lo [p], hi [p]), or None when it has none."""
+    bounds = getattr(objective, "bounds", None)
+    if bounds is None:
+        return None
+    lo, hi = (np.broadcast_to(np.asarray(b, float), (p,)) for b in bounds)
+    return None if np.all(lo == -np.inf) and np.all(hi == np.inf) else (lo, hi)
+
+
+def _propose(theta, g, H, ev, V, radius, box):
+    """Trial points, steps, predicted decreases and Newton decrements for a block of rows (``ev``, ``V``: copies of
+    the cached eigen-decompositions of ``H``); within ``box`` when given (see the module docstring)."""
+    if box is None:
+        step, predicted, decrement = _trust_region_step(ev, V, g, radius)
+        return theta + step, step, predicted, decrement
+    lo, hi = box
+    held = _binding(theta, g, lo, hi)
+    rows = np.flatnonzero(held.any(axis=1))
+    if rows.size:
+        ev[rows], V[rows] = np.linalg.eigh(_reduced_hessian(H[rows], held[rows]))
+    step, predicted, decrement = _trust_region_step(ev, V, np.where(held, 0.0, g), radius)
+    step[held] = 0.0
+    trial = theta + step
+    out = (trial < lo) | (trial > hi)
+    clipped = np.flatnonzero(out.any(axis=1))
+    if clipped.size:
+        # Exactly on the bound (so that the next binding test sees it there); the model decrease of the clipped step.
+        trial[clipped] = np.clip(trial[clipped], lo, hi)
+        s = step[clipped] = trial[clipped] - theta[clipped]
+        predicted[clipped] = -(np.einsum("bp,bp->b", g[clipped], s)
+                               + 0.5 * np.einsum("bp,bpq,bq->b", s, H[clipped], s))
+    return trial, step, predicted, decrement
+
+
+class _LinearBounded:
+    """An objective seen in solver coordinates: the bounded log-coordinates θ_j as z_j = exp(θ_j − hi_j)."""
+
+    def __init__(self, objective, box):
+        self.objective, (self.lo, self.hi) = objective, box
+        self.idx = np.flatnonzero(np.isfinite(self.lo) & np.isfinite(self.hi))
+        self.weights = objective.weights
+        self.cheap_derivatives = getattr(objective, "cheap_derivatives", False)
+        self.box = (np.where(np.isin(np.arange(self.lo.size), self.idx), np.exp(self.lo - self.hi), self.lo),
+                    np.where(np.isin(np.arange(self.lo.size), self.idx), 1.0, self.hi))
+
+    def to_z(self, theta):
+        z = np.clip(theta, self.lo, self.hi)
+        z[:, self.idx] = np.exp(z[:, self.idx] - self.hi[self.idx])
+        return z
+
+    def to_theta(self, z):
+        theta = z.copy()
+        j = self.idx
+        theta[:, j] = np.log(z[:, j]) + self.hi[j]
+        # Exactly on a bound where z is (so that callers can tell a bounded solution by comparison).
+        theta[:, j] = np.where(z[:, j] <= self.box[0][j], self.lo[j], np.where(z[:, j] >= 1.0, self.hi[j],
+                                                                                 theta[:, j]))
+        return theta
+
+    def value(self, z, rows=None):
+        return self.objective.value(self.to_theta(z), rows)
+
+    def value_grad_hess(self, z, rows=None):
+        # θ_j = log z_j + hi_j: ∂f/∂z_j = g_j / z_j and ∂²f/∂z_j² = (H_jj − g_j) / z_j², ∂²f/∂z_j∂θ_k = H_jk / z_j.
+        f, g, H = self.objective.value_grad_hess(self.to_theta(z), rows)
+        jac = np.ones_like(z)
+        jac[:, self.idx] = 1.0 / z[:, self.idx]
+        H = H * jac[:, :, None] * jac[:, None, :]
+        H[:, self.idx, self.idx] -= g[:, self.idx] * jac[:, self.idx] ** 2
+        return f, g * jac, H
+
+
+def _merge_followers(theta, done, leader, decimals):
+    """Active starts whose parameters agree to ``decimals`` follow the first of them from now on."""
+    act = np.flatnonzero(~done)
+    first = act[_first_equal_row(np.round(theta[act], decimals))]
+    followers = first != act
+    leader[act[followers]] = first[followers]
+    done[act[followers]] = True
+
+
 def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol: float = 1e-13,
                      merge_decimals: int | None = None, merge_every: int = 8) -> BatchResult:
     """Minimise ``objective`` (an ``Objective``) from every row of ``theta0`` simultaneously.
 
     With ``merge_decimals`` (multi-start on one data set only), every ``merge_every`` iterations active starts whose
     parameters agree to that many decimals are merged: they follow the same path from then on, so one carries on and
-    the others receive its result at the end.
+    the others receive its result at the end. Starts outside the objective's ``bounds`` begin at their projection.
     """
     theta = np.array(theta0, dtype=float, copy=True)
-    B, _ = theta.shape
+    B, p = theta.shape
+    box = _box(objective, p)
+    if box is not None:
+        objective = _LinearBounded(objective, box)
+        theta, box = objective.to_z(theta), objective.box
     per_row = objective.weights.shape[0] > 1
     # Where derivatives cost a small multiple of the value (exact log-sum-exp ones), every trial point gets them in
     # the same pass: the accepted majority then needs no second pass over the data.
@@ -116,11 +223,7 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
 
     for it in range(max_iter):
         if merge_decimals is not None and it % merge_every == merge_every - 1:
-            act = np.flatnonzero(~done)
-            first = act[_first_equal_row(np.round(theta[act], merge_decimals))]
-            followers = first != act
-            leader[act[followers]] = first[followers]
-            done[act[followers]] = True
+            _merge_followers(theta, done, leader, merge_decimals)
         act = np.flatnonzero(~done)
         if it and it % STALL_WINDOW == 0:
             # Creeping along a flat valley toward a parameter at infinity (e.g. E → 0): the objective has settled.
@@ -131,24 +234,25 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        step, predicted, decrement = _trust_region_step(ev_all[act], V_all[act], g[act], radius[act])
+        trial, step, predicted, decrement = _propose(theta[act], g[act], H[act] if box else None, ev_all[act],
+                                               V_all[act], radius[act], box)
         tiny = decrement <= ftol * np.maximum(np.abs(f[act]), 1e-300)
         if tiny.any():
             idx = act[tiny]
             done[idx], converged[idx] = True, True
             message[idx] = "converged (Newton decrement below tolerance)"
-            act, step, predicted = act[~tiny], step[~tiny], predicted[~tiny]
+            act, trial, step, predicted = act[~tiny], trial[~tiny], step[~tiny], predicted[~tiny]
             if act.size == 0:
                 break
         n_iter[act] += 1
-        trial = theta[act] + step
         if fused:
             f_trial, g_trial, H_trial = objective.value_grad_hess(trial, act if per_row else None)
             f_trial = np.where(np.isfinite(f_trial), f_trial, np.inf)
         else:
             f_trial = objective.value(trial, act if per_row else None)
         actual = f[act] - f_trial
-        rho = np.where(predicted > 0, actual / np.maximum(predicted, 1e-300), -1.0)
+        with np.errstate(over="ignore"):  # a huge decrease against a tiny prediction: ρ = inf, a very good step
+            rho = np.where(predicted > 0, actual / np.maximum(predicted, 1e-300), -1.0)
         step_len = np.linalg.norm(step, axis=1)
         shrink = rho < 0.25
         grow = (rho > 0.75) & (step_len >= 0.99 * radius[act])
@@ -174,4 +278,6 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     theta[merged], f[merged], converged[merged] = theta[leader[merged]], f[leader[merged]], converged[leader[merged]]
     message[merged] = message[leader[merged]]
     n_iter[merged] += n_iter[leader[merged]]
+    if isinstance(objective, _LinearBounded):
+        theta = objective.to_theta(theta)
     return BatchResult(theta=theta, objective=f, converged=converged, n_iter=n_iter, message=message)

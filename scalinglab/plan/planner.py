@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from scalinglab.errors import InputError
 from scalinglab.laws import DataConstrained, Law
+from scalinglab.laws.published import published_law
 from scalinglab.plan.allocation import Allocation, compute_optimal
 from scalinglab.plan.catalog import get_accelerator, load_catalog
 from scalinglab.plan.cluster import ClusterAssumptions, ClusterPlan, plan_cluster
@@ -24,7 +25,6 @@ from scalinglab.plan.data_constrained import DataConstrainedPlan, data_constrain
 from scalinglab.plan.flops import ModelSpec, TrainingFlops, training_flops
 from scalinglab.plan.inference_aware import InferenceAwarePlan, inference_aware
 from scalinglab.plan.memory import OPTIMIZERS, MemoryReport, Parallelism, memory_per_device
-from scalinglab.plan.presets import PRESETS, resolve_law
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class PlanRequest:
     days: float | None = None
     budget_usd: float | None = None
     assumptions: ClusterAssumptions = ClusterAssumptions()
-    law: str | None = None
-    law_params: str | None = None
+    law: Law | None = None   # None: the default published law (chinchilla; muennighoff2023 with unique_tokens)
     target_loss: float | None = None
     inference_tokens: float | None = None
     unique_tokens: float | None = None
@@ -113,14 +112,17 @@ def _check_contradictions(req: PlanRequest) -> None:
 def _data_constrained_law(req: PlanRequest, law: Law) -> DataConstrained:
     if isinstance(law, DataConstrained):
         return law
-    if req.law is None and req.law_params is None:
-        return PRESETS["muennighoff2023"]
+    if req.law is None:
+        return published_law("muennighoff2023")
     raise InputError(f"--unique-tokens needs a data-constrained law (e.g. --law muennighoff2023), not '{law.name}'")
 
 
 def make_plan(req: PlanRequest) -> Plan:
     _check_contradictions(req)
-    law = resolve_law(req.law, req.law_params)
+    if req.law is not None and not isinstance(req.law, Law):
+        raise InputError(f"the planner takes a Law object, got {type(req.law).__name__} {req.law!r} (a name: "
+                         "scalinglab.laws.published_law(name); a file: scalinglab.laws.io.load_law(path))")
+    law = req.law if req.law is not None else published_law()
     model = None
     if req.n_params is not None:
         model = ModelSpec(n_params=req.n_params, n_params_active=req.n_params_active, n_layers=req.n_layers,

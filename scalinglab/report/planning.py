@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from scalinglab.errors import InputError
 from scalinglab.laws.fit import FitResult
+from scalinglab.laws.published import published_law
 from scalinglab.plan.cluster import ClusterAssumptions
 from scalinglab.plan.planner import PlanRequest, make_plan
 
@@ -74,17 +75,11 @@ def parse_request(text: str) -> tuple[dict, dict, str | None]:
     return fields, assume, law
 
 
-def fitted_law_request(fit_result: FitResult) -> dict:
-    """PlanRequest law fields that rebuild exactly the fitted law (repr keeps every digit)."""
-    params = ",".join(f"{k}={v!r}" for k, v in fit_result.law.params().items())
-    return {"law": fit_result.law.name, "law_params": params}
-
-
 def plan_sections(requests, fit_result: FitResult) -> list[PlanSection]:
     out = []
     for text in requests:
         fields, assume, law = parse_request(text)
-        law_fields = {"law": law} if law is not None else fitted_law_request(fit_result)
+        law_fields = {"law": published_law(law) if law is not None else fit_result.law}
         try:
             assumptions = replace(ClusterAssumptions(), **assume)
         except (TypeError, ValueError) as exc:

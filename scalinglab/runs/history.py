@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import InputError
-from scalinglab.runs.io import ALIASES, _norm, read_table
+from scalinglab.runs.columns import ALIASES, WEAK_ALIASES, norm as _norm
+from scalinglab.runs.io import read_table
 
 KINDS = ("task_loss", "accuracy", "lm_loss")
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")
@@ -70,8 +71,9 @@ GENERIC_PATTERNS = (
 DEFAULT_PATTERNS = OLMO_PATTERNS + GENERIC_PATTERNS
 
 _TOKENS = {_norm(a) for a in ALIASES["n_tokens"]} | {"throughput/totaltokens", "totaltokens", "tokensseen"}
-_PARAMS = {_norm(a) for a in ALIASES["n_params"]}
-_RUN = {_norm(a) for a in ALIASES["run_id"]}
+# In a history, "size", "run", "name" and "id" can only mean N and the run's id (the Runs table treats them as weak).
+_PARAMS = {_norm(a) for a in ALIASES["n_params"] + WEAK_ALIASES.get("n_params", ())}
+_RUN = {_norm(a) for a in ALIASES["run_id"] + WEAK_ALIASES.get("run_id", ())}
 _STEP = {"step", "globalstep", "iteration", "iter"}  # "_step" normalises to "step"
 
 

@@ -1,7 +1,8 @@
 """The Runs table: one row per training run — the contract between measuring and fitting.
 
 Canonical columns: ``n_params`` (N), ``n_tokens`` (D), ``flops`` (C), ``loss`` (nats/token); optional ``unique_tokens``,
-``epochs``, ``run_id``, ``seed``; any other column is kept as-is. Per-run loss curves (for Chinchilla approach 1)
+``epochs``, ``run_id``, ``seed``, ``weight`` (a positive per-run weight in the fit objective); any other column is
+kept as-is, as metadata (``meta``, ``column(name)``). Per-run loss curves (for Chinchilla approach 1)
 live beside it in ``curves`` with columns ``run_id``, ``n_tokens``, ``loss``.
 """
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 
 REQUIRED = ("n_params", "n_tokens", "flops", "loss")
-NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed")
+NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed", "weight")
 FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D: forward (2ND) + backward (4ND) matmul FLOPs (Kaplan et al. 2020, Sec. 2.1)
 
 
@@ -25,6 +26,19 @@ class Runs:
     source: str = "<table>"
     notes: tuple[str, ...] = ()
     curves: pd.DataFrame | None = field(default=None, repr=False)
+    meta_columns: tuple[str, ...] = ()   # the user's columns read as no quantity, under their own names
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """The metadata columns (configuration, dataset, labels…), one row per run."""
+        return self.frame[list(self.meta_columns)]
+
+    def column(self, name: str) -> np.ndarray:
+        """A column by its canonical name (n_params, loss, run_id…) or a metadata column by the user's name."""
+        if name in self.frame.columns and name != "row":
+            return self.frame[name].to_numpy()
+        known = [c for c in self.frame.columns if c != "row"]
+        raise KeyError(f"no column '{name}' (columns: {', '.join(map(str, known))})")
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -44,6 +58,11 @@ class Runs:
     @property
     def loss(self) -> np.ndarray:
         return self.frame["loss"].to_numpy(float)
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        """Per-run weights in the fit objective (the ``weight`` column), or None when the table has none."""
+        return self.frame["weight"].to_numpy(float) if "weight" in self.frame else None
 
     @property
     def rows(self) -> np.ndarray:
