@@ -27,9 +27,10 @@ def _register_all() -> None:
     from scalinglab.cli import ladder as ladder_cmds
     from scalinglab.cli import plan as plan_cmds
     from scalinglab.cli import report as report_cmds
+    from scalinglab.cli import tasks as tasks_cmds
     from scalinglab.cli import testtime as testtime_cmds
 
-    for module in (fit_cmds, isoflop_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds):
+    for module in (fit_cmds, isoflop_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, tasks_cmds):
         module.register(app)
 
 
