@@ -15,6 +15,11 @@ from scalinglab.train.config import TrainConfig
 from scalinglab.train.hparams import default_batch_size, default_lr
 
 ACTIVATION_BUDGET_BYTES = 1 << 30  # micro-batches are sized to keep saved activations under ~1 GiB
+# Evaluation runs forward only, in chunks of up to 8192 tokens (fewer, larger kernels than the training
+# micro-batch of ~6-20 sequences: the ladder's evaluations took ~12 % of a 15k-parameter run) whose logits stay
+# under 64 MiB.
+EVAL_CHUNK_TOKENS = 8192
+EVAL_LOGITS_BYTES = 64 << 20
 DEFAULT_N_EVALS = 8
 
 
@@ -28,6 +33,7 @@ class RunPlan:
     min_lr: float
     warmup_steps: int
     eval_every_steps: int
+    eval_chunk_size: int = 1  # held-out sequences per evaluation forward
 
     @property
     def n_tokens(self) -> int:
@@ -56,7 +62,15 @@ def plan_run(cfg: TrainConfig) -> RunPlan:
     micro = cfg.micro_batch_size or default_micro_batch(cfg, batch)
     return RunPlan(batch_size=batch, micro_batch_size=min(micro, batch), tokens_per_step=tokens_per_step,
                    n_steps=n_steps, lr=lr, min_lr=lr * cfg.min_lr_ratio, warmup_steps=warmup,
-                   eval_every_steps=eval_every)
+                   eval_every_steps=eval_every, eval_chunk_size=eval_chunk(cfg))
+
+
+def eval_chunk(cfg: TrainConfig) -> int:
+    """Held-out sequences per evaluation forward: ``EVAL_CHUNK_TOKENS`` worth, fewer if the logits would exceed
+    ``EVAL_LOGITS_BYTES``; a function of the config only, so the summed loss (and its bits) is too."""
+    m = cfg.model
+    tokens = min(EVAL_CHUNK_TOKENS, EVAL_LOGITS_BYTES // (4 * m.vocab_size))
+    return max(1, tokens // m.seq_len)
 
 
 def default_micro_batch(cfg: TrainConfig, batch: int) -> int:
