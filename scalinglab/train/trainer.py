@@ -1,5 +1,5 @@
-"""The training loop: AdamW with warm-up and cosine decay over the run's own budget, held-out evaluation,
-exact resumption from checkpoints, and throughput / MFU measurement.
+"""The training loop: AdamW with warm-up and cosine or WSD decay over the run's own budget, held-out evaluation,
+exact resumption from checkpoints, WSD cooldown branches from stable checkpoints, and throughput / MFU measurement.
 
 ``train(cfg, run_dir)`` is idempotent: a finished run returns its saved result; an interrupted one continues
 from its last checkpoint and ends with bit-identical losses, because the checkpoint holds the model, the
@@ -167,11 +167,16 @@ class _Run:
 
     def _restore(self) -> dict[str, Any]:
         state = ckpt.load_checkpoint(self.run_dir, map_location=self.device)
+        if state is None and self.cfg.init_from is not None:
+            return self._restore_branch_point()
         if state is None:
             return {"step": 0, "curve": [], "evals": [], "train_loss_sum": 0.0, "train_loss_count": 0,
                     "train_time_s": 0.0, "elapsed_s": 0.0, "last_train_loss": float("nan"), "completed": False}
+        return self._load_state(state, self.run_dir / ckpt.CHECKPOINT_FILE)
+
+    def _load_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise InputError(f"{self.run_dir / ckpt.CHECKPOINT_FILE}: unknown checkpoint format")
+            raise InputError(f"{path}: unknown checkpoint format")
         if state.get("threads", self.threads) != self.threads:
             warnings.warn(f"{self.run_dir}: resuming with {self.threads} threads, checkpointed with "
                           f"{state['threads']}; losses may differ from an uninterrupted run in the last bits")
@@ -180,10 +185,33 @@ class _Run:
         torch.set_rng_state(state.pop("torch_rng").cpu())
         return state
 
+    def _restore_branch_point(self) -> dict[str, Any]:
+        """A cooldown branch's first start: the stable checkpoint it names, which must be this run's own state at
+        its ``decay_start`` (same model, data, batch, rates up to there), so the branch ends where this config
+        trained from scratch would, bit for bit."""
+        path = Path(self.cfg.init_from)
+        path = path if path.is_absolute() else self.run_dir / path
+        if not path.is_file():
+            raise InputError(f"{path}: stable checkpoint not found (has the stable phase run?)")
+        state = ckpt.load_file(path, map_location=self.device)
+        parent = TrainConfig.from_dict(state.pop("config"))
+        why = _branch_mismatch(parent, self.cfg, state["step"])
+        if why:
+            raise InputError(f"{path}: cannot branch this run from it: {why}")
+        state = self._load_state(state, path)
+        state.update(train_loss_sum=0.0, train_loss_count=0, train_time_s=0.0, elapsed_s=0.0,
+                     start_step=state["step"], completed=False)
+        state["curve"] = [p for p in state["curve"] if p[0] <= state["step"] * self.plan.tokens_per_step]
+        state["evals"] = [r for r in state["evals"] if r["step"] <= state["step"]]
+        return state
+
     def _save(self, state: dict[str, Any]) -> None:
-        ckpt.save_checkpoint(self.run_dir, {**state, "format": CHECKPOINT_FORMAT, "threads": self.threads,
-                                            "model": self.model.state_dict(),
-                                            "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state()})
+        ckpt.save_checkpoint(self.run_dir, self._state_to_save(state))
+
+    def _state_to_save(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "format": CHECKPOINT_FORMAT, "threads": self.threads, "config": self.cfg.to_dict(),
+                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "torch_rng": torch.get_rng_state()}
 
     def _train_from(self, state: dict[str, Any]) -> None:
         cfg, plan, model = self.cfg, self.plan, self.model
@@ -217,6 +245,8 @@ class _Run:
             if step % plan.eval_every_steps == 0 or step == plan.n_steps:
                 self._evaluate(state, time.perf_counter() - wall_start)
             state["elapsed_s"] = time.perf_counter() - wall_start
+            if step * plan.tokens_per_step in cfg.snapshot_tokens:
+                ckpt.save_snapshot(self.run_dir, step * plan.tokens_per_step, self._state_to_save(state))
             if step == plan.n_steps:
                 state["completed"] = True
                 self._save(state)
@@ -253,8 +283,9 @@ class _Run:
         state["train_loss_sum"], state["train_loss_count"] = 0.0, 0
         state["last_train_loss"] = train_loss
         n_tokens = state["step"] * plan.tokens_per_step
+        trained = (state["step"] - state.get("start_step", 0)) * plan.tokens_per_step  # a branch: its cooldown
         record = {"step": state["step"], "n_tokens": n_tokens, "train_loss": train_loss, "val_loss": val_loss,
-                  "val_bpb": val_bpb, "tokens_per_s": n_tokens / max(state["train_time_s"], 1e-9),
+                  "val_bpb": val_bpb, "tokens_per_s": trained / max(state["train_time_s"], 1e-9),
                   "elapsed_s": elapsed_s}
         state["curve"].append([n_tokens, val_loss])
         state["evals"].append(record)
@@ -264,7 +295,8 @@ class _Run:
     def _result(self, state: dict[str, Any]) -> TrainResult:
         plan = self.plan
         n_tokens = state["step"] * plan.tokens_per_step
-        tokens_per_s = n_tokens / state["train_time_s"] if state["train_time_s"] > 0 else 0.0
+        trained = (state["step"] - state.get("start_step", 0)) * plan.tokens_per_step  # a branch: its cooldown
+        tokens_per_s = trained / state["train_time_s"] if state["train_time_s"] > 0 else 0.0
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         peak = measure_matmul_peak(self.threads, device=str(self.device), dtype=dtype) if tokens_per_s else 0.0
         last = state["evals"][-1] if state["evals"] else {}
@@ -278,6 +310,28 @@ class _Run:
             train_loss=state["last_train_loss"], elapsed_s=state["elapsed_s"], peak_flops=peak,
             epochs=self.windows.epochs(state["step"] * plan.batch_size), device=str(self.device),
             threads=self.threads)
+
+
+# Fields that may differ between a stable phase and a branch taken from it: none changes a step before the branch.
+_BRANCH_FREE = ("n_tokens", "decay_fraction", "decay_shape", "min_lr_ratio", "snapshot_tokens", "init_from",
+                "eval_every_tokens", "eval_tokens", "ckpt_every_steps", "threads", "device")
+
+
+def _branch_mismatch(parent: TrainConfig, branch: TrainConfig, step: int) -> str:
+    """Why ``branch`` cannot start from ``parent``'s state after ``step`` steps ('' when it can)."""
+    a, b = parent.to_dict(), branch.to_dict()
+    differ = sorted(k for k in set(a) | set(b) if k not in _BRANCH_FREE and a.get(k) != b.get(k))
+    if differ:
+        return f"its stable phase differs in {', '.join(differ)}"
+    pp, bp = plan_run(parent), plan_run(branch)
+    for name in ("batch_size", "micro_batch_size", "lr", "warmup_steps", "tokens_per_step"):
+        if getattr(pp, name) != getattr(bp, name):
+            return f"{name} differs ({getattr(pp, name)} vs {getattr(bp, name)})"
+    if step != bp.decay_start:
+        return f"it holds step {step}, the branch's cooldown starts after step {bp.decay_start}"
+    if step > pp.decay_start:
+        return f"step {step} is past the stable phase's own cooldown (from step {pp.decay_start})"
+    return ""
 
 
 def _check_config(cfg: TrainConfig, run_dir: Path) -> None:
