@@ -14,7 +14,12 @@ machine slows all alike; the first round is a warm-up and left out. Prints, per 
 min–max spread, and whether the two trainers' final losses have the same bits. Every trainer run is a forked child
 of this one process (see ``timed_run``), started in turn, never two at once.
 
+With ``--quality-tpp R`` it instead trains the 15k model for R tokens per parameter (the demo's rules: batch,
+learning rate, cosine schedule, evaluations) with both trainers at seeds 0 and 1 and prints the final held-out
+losses: our change of the loss at a fixed seed against the seed-to-seed spread (the noise floor, ≈ 0.3 %).
+
     .venv/bin/python benchmarks/train_speed.py [--rounds 7] [--steps 40] [--threads 1] [--baseline-ref REF]
+    .venv/bin/python benchmarks/train_speed.py --quality-tpp 40
 """
 
 from __future__ import annotations
@@ -190,6 +195,28 @@ def bench_size(name: str, args, baseline) -> None:
           f"({got['baseline'][0][2]:.6f} / {got['ours'][0][2]:.6f})")
 
 
+def quality(tokens_per_param: float, args, baseline) -> None:
+    """Final held-out loss of one full demo-style run, baseline and ours, seeds 0 and 1."""
+    model, _ = SIZES["15k"]
+    total = count_params(model)[0]
+    spec = make_spec("quality", model.n_layer, model.d_model, tokens_per_param * total, LADDER)
+    cfg = TrainConfig(model=model, data=DataConfig(), n_tokens=spec.n_tokens, batch_size=ladder_batch_size(spec, 128),
+                      eval_every_tokens=spec.n_tokens // DEMO_EVALS, eval_tokens=DEMO_EVAL_TOKENS, threads=args.threads)
+    base_train, base_config, _ = baseline
+    loss = {}
+    for seed in (0, 1):
+        run = cfg.replace(seed=seed)
+        loss["baseline", seed] = timed_run(base_train, base_config.from_dict(run.to_dict()))[2]
+        loss["ours", seed] = timed_run(train, run)[2]
+    print(f"15k model, {spec.n_tokens:,} tokens ({tokens_per_param:g} per parameter), batch {cfg.batch_size}")
+    for seed in (0, 1):
+        b, o = loss["baseline", seed], loss["ours", seed]
+        print(f"  seed {seed}: baseline {b:.5f}  ours {o:.5f}  ours/baseline − 1 = {o / b - 1:+.3%}  "
+              f"({'same bits' if b.hex() == o.hex() else 'bits differ'})")
+    print(f"  seed noise: baseline seed 1 / seed 0 − 1 = {loss['baseline', 1] / loss['baseline', 0] - 1:+.3%}, "
+          f"ours {loss['ours', 1] / loss['ours', 0] - 1:+.3%}")
+
+
 def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
@@ -201,10 +228,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", default="15k,50k,100k", help=f"comma list of {', '.join(SIZES)}")
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument("--quality-tpp", type=float, default=None, help="train one full run per trainer and seed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         baseline = load_baseline(args.baseline_ref, Path(tmp))
+        if args.quality_tpp:
+            for peak in (measure_matmul_peak, baseline[2]):
+                peak(args.threads)
+            return quality(args.quality_tpp, args, baseline)
         print(f"threads {args.threads}, {args.steps} steps per run, {args.rounds} rounds (+1 warm-up), baseline "
               f"{args.baseline_ref}; tokens/s medians, ratio ours/baseline median [min-max over rounds]")
         print(f"{'size':>5} {'N_non_emb':>9} {'batch':>5} {'base train':>10} {'ours train':>10} {'plain':>10} "

@@ -1,12 +1,14 @@
 """Ladder designs: which (N, D) pairs to train, and the rule that turns a target N into a GPT shape.
 
-Three designs, each a list of ``RunSpec`` rows:
+Four designs, each a list of ``RunSpec`` rows:
 
 - ``grid``: sizes × tokens-per-parameter ratios (D = r·N), the Kaplan-style sweep.
 - ``isoflop``: for each compute budget C, sizes log-spaced around the N at a chosen tokens-per-parameter ratio
   (default the Chinchilla-optimal D ≈ 20·N, Hoffmann et al. 2022 Table 3) spanning ``span``× either side, with
   D = C / (6·N) so every run in a group spends exactly C (Hoffmann et al. 2022, approach 2).
 - ``chinchilla``: sizes × multiples of the Chinchilla ratio (D = m·20·N).
+- ``wsd`` (``scalinglab.ladder.wsd``): the points of an isoFLOP grid (or sizes × ratios) as cooldown branches of one
+  warm-up–stable–decay stable run per size.
 
 Shape rule (``shape_for``): a GPT's loss depends on N far more than on its depth/width split — Kaplan et al. 2020
 (Sec. 3.1, Fig. 5) find the loss within a few percent across aspect ratios d_model/n_layer from ~10 to ~200 — so we
