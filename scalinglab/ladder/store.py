@@ -255,10 +255,10 @@ class RunStore:
                 "bpb": m.get("final_bpb"), "tokens_per_s": m.get("tokens_per_s"), "mfu": m.get("mfu"),
                 "wall_seconds": m.get("wall_seconds"), "n_layer": s.get("n_layer"), "n_head": s.get("n_head"),
                 "d_model": s.get("d_model"), "group": s.get("group", ""),
-                # represented compute above; spent below (stable phase counted once, see ladder.wsd)
+            } | ({  # a WSD ladder: represented compute above, spent here (stable phase counted once; ladder.wsd)
                 "flops_spent": s.get("flops_spent") if s.get("flops_spent") is not None else m.get("flops_full"),
                 "parent": parent, "branch_tokens": branch_tokens,
-            })
+            } if lineage else {}))
         return pd.DataFrame.from_records(records)
 
     def to_runs(self):
