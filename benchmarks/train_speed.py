@@ -18,6 +18,9 @@ With ``--quality-tpp R`` it instead trains the 15k model for R tokens per parame
 learning rate, cosine schedule, evaluations) with both trainers at seeds 0 and 1 and prints the final held-out
 losses: our change of the loss at a fixed seed against the seed-to-seed spread (the noise floor, ≈ 0.3 %).
 
+Measured (2026-12-01, 2 shared cores at load ~10, ``--rounds 5 --steps 60``), ours/baseline median [min-max]: 15k
+1.26x [1.16-1.47] train, 1.29x e2e; 50k 1.21x [0.53-2.59], 1.19x; 100k 1.07x [0.84-1.46], 1.07x.
+
     .venv/bin/python benchmarks/train_speed.py [--rounds 7] [--steps 40] [--threads 1] [--baseline-ref REF]
     .venv/bin/python benchmarks/train_speed.py --quality-tpp 40
 """

@@ -7,6 +7,11 @@ held-out losses and their difference, then the median and maximum |difference| (
 al. 2024, arXiv:2405.18392, find cooldowns match cosine runs of the same length), the full FLOPs each ladder spent
 and their wall time. The ladders live under ``--out`` so a second invocation resumes or just reports.
 
+Measured once (2026-12-01, 2 cores at load ~10, ``--sizes 1.2e4,2.5e4``, 6 pairs of 10.4k and 27.2k parameters at
+20/40/80 tokens per parameter): WSD − cosine −1.9, +3.4, −2.0, −3.7, −2.8, −2.2 %; median |diff| 2.5 %, max 3.7 %
+(goal 1 % not met: the branches are mostly *lower*; they decay to zero where cosine stops at 0.1×, and share the
+shortest point's batch, so their longer points take more, smaller steps than the cosine twins); 34 % of the FLOPs.
+
     nice -n 10 .venv/bin/python benchmarks/wsd_validation.py [--sizes 1.2e4,2.5e4,5e4] [--tokens-per-param 20,40,80]
         [--jobs 2] [--out results/wsd-validation]
 """
