@@ -49,3 +49,19 @@ def test_plan_prints_runs_flops_and_wall_time(capsys):
     out = capsys.readouterr().out
     expected = len(isoflop([1e11, 1e12], points=3, ctx=ShapeContext(seq_len=128, positions="rotary")))
     assert f"{expected} runs" in out and "estimated wall time" in out and "1.0 decades" in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--tokens-per-param", "20,500", "--max-tpp", "400"], "outside the window [0, 400]"),
+    (["--tokens-per-param", "20,4000"], "more than the corpus's"),
+], ids=["window", "corpus"])
+def test_wsd_design_beyond_the_window_or_corpus_is_refused_at_plan_time(extra, message, capsys, tmp_path,
+                                                                        monkeypatch):
+    from scalinglab.train.testing import write_tiny_corpus
+
+    monkeypatch.setenv("SCALINGLAB_CACHE", str(tmp_path / "cache"))
+    corpus = write_tiny_corpus(tmp_path / "data", n_bytes=200_000)
+    argv = ["ladder", "plan", "--design", "wsd", "--sizes", "1.2e4", "--corpus", str(corpus), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -87,3 +87,52 @@ def test_isoflop_drops_sizes_outside_the_tokens_per_param_window(option, limit, 
     assert not all(keeps(s.tokens_per_param, limit) for s in full)  # the bound drops something here
     assert all(keeps(s.tokens_per_param, limit) for s in kept)
     assert [s for s in full if keeps(s.tokens_per_param, limit)] == kept
+
+
+WSD_SETTINGS = LadderSettings(seq_len=128, positions="rotary", evals_per_run=5, eval_tokens=32768)
+
+
+def _wsd_specs():
+    from scalinglab.ladder.wsd import wsd
+
+    return wsd(WSD_SETTINGS.shape_context(), budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=5, span=3.0,
+               center_tokens_per_param=100, min_tokens_per_param=20, max_tokens_per_param=400)
+
+
+def test_wsd_branch_points_are_where_each_runs_own_cooldown_starts():
+    from scalinglab.train.schedule import plan_run
+
+    specs = _wsd_specs()
+    stables = {s.run_id: s for s in specs if s.role == "stable"}
+    branches = [s for s in specs if s.role == "branch"]
+    assert len(branches) >= 6 and {b.parent for b in branches} == set(stables)
+    for b in branches:
+        plan = plan_run(TrainConfig.from_dict(WSD_SETTINGS.train_config(b)))
+        assert plan.n_tokens == b.n_tokens and plan.decay_start * plan.tokens_per_step == b.branch_tokens
+        assert plan.decay_steps == round(0.2 * plan.n_steps) and plan.min_lr == 0.0
+        stable = stables[b.parent]
+        assert b.branch_tokens in stable.snapshot_tokens and b.batch_size == stable.batch_size
+        assert 20 <= b.tokens_per_param <= 400
+    for s in stables.values():  # the stable phase keeps its peak rate to the end and saves every branch point
+        plan = plan_run(TrainConfig.from_dict(WSD_SETTINGS.train_config(s)))
+        assert plan.decay_steps == 0 and plan.n_tokens == max(s.snapshot_tokens)
+
+
+def test_wsd_spends_each_stable_phase_once():
+    specs = _wsd_specs()
+    stables = [s for s in specs if s.role == "stable"]
+    branches = [s for s in specs if s.role == "branch"]
+    # spent = every stable phase once + every cooldown; represented = each point as its own run
+    spent = sum(s.flops_full for s in stables) + sum(b.flops_full * b.train_tokens / b.n_tokens for b in branches)
+    assert sum(b.spent_flops for b in branches) == pytest.approx(spent, rel=1e-12)
+    assert sum(b.spent_flops for b in branches) < sum(b.flops_full for b in branches)
+    assert all(b.flops_full == pytest.approx(b.flops_full / b.n_tokens * b.n_tokens) for b in branches)
+
+
+def test_wsd_refuses_cooldowns_beyond_the_corpus_or_the_window():
+    from scalinglab.ladder.wsd import wsd
+
+    with pytest.raises(InputError, match="more than the corpus's 1,000,000 training tokens"):
+        wsd(CTX, sizes=[2e4], tokens_per_param=[20, 100], max_tokens=1e6)
+    with pytest.raises(InputError, match="outside the window"):
+        wsd(CTX, sizes=[2e4], tokens_per_param=[20, 500], max_tokens_per_param=400)

@@ -98,3 +98,61 @@ def test_status_of_a_directory_without_a_ladder_is_a_one_line_error(tmp_path):
     (tmp_path / "bad" / "ladder.sqlite").write_text("not a database " * 100)
     with pytest.raises(InputError, match="not a readable ladder store"):
         RunStore(tmp_path / "bad")
+
+
+def _wsd_ladder(tmp_path):
+    from scalinglab.ladder.wsd import wsd
+
+    specs = wsd(SETTINGS.shape_context(), sizes=[1.2e4], tokens_per_param=[20, 40, 80])
+    store = RunStore(tmp_path / "ladder")
+    register(store, specs, SETTINGS)
+    return store, specs
+
+
+def test_wsd_lineage_survives_export_and_reimport(tmp_path):
+    store, specs = _wsd_ladder(tmp_path)
+    for i, run in enumerate(store.runs()):
+        _finish(store, run, 3.0 - 0.1 * i)
+    runs_path, curves_path = store.export(tmp_path / "out")
+    runs = load_runs(runs_path, curves=curves_path)
+    branches = {s.run_id: s for s in specs if s.role == "branch"}
+    assert sorted(runs.frame["run_id"]) == sorted(branches)  # the stable phase is no (N, D) point
+    for _, row in runs.frame.iterrows():
+        spec = branches[row["run_id"]]
+        # columns beyond the Runs schema come back as the reader found them (text from CSV): compare values
+        assert row["parent"] == spec.parent and float(row["branch_tokens"]) == spec.branch_tokens
+        assert float(row["flops_spent"]) == pytest.approx(spec.flops_spent)
+        assert float(row["flops_spent"]) <= float(row["flops_full"])  # the first branch pays its stable segment
+    assert runs.frame["flops_spent"].astype(float).sum() < runs.frame["flops_full"].astype(float).sum()
+    assert set(runs.curves["run_id"]) == set(branches)
+
+
+def test_old_store_gains_lineage_columns_on_open(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "ladder.sqlite") as db:  # the runs table as it was before lineage existed
+        db.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL, "
+                   "config TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, n_params REAL, "
+                   "n_params_non_embedding REAL, n_tokens REAL, flops_6n REAL, flops_full REAL, final_loss REAL, "
+                   "final_bpb REAL, tokens_per_s REAL, mfu REAL, wall_seconds REAL, error TEXT, "
+                   "updated_at REAL NOT NULL)")
+        db.execute("INSERT INTO runs (run_id, position, spec, config, status, updated_at) "
+                   "VALUES ('a', 0, '{}', '{}', 'pending', 0)")
+    with RunStore(old) as store:
+        assert [r.run_id for r in store.runs()] == ["a"] and store.lineage() == {}
+        register(store, _specs(), SETTINGS)
+        assert len(store.runs()) == 1 + len(_specs())
+
+
+def test_a_branch_waits_for_its_stable_phase(tmp_path):
+    from scalinglab.ladder.executor import _next_ready
+
+    store, specs = _wsd_ladder(tmp_path)
+    todo = sorted(store.runs(), key=lambda r: -r.spec["flops_full"])  # longest first: a branch leads
+    assert todo[0].spec["role"] == "branch"
+    first = _next_ready(todo, store)
+    assert first.spec["role"] == "stable" and _next_ready(todo, store, take=False) is None
+    _finish(store, first, 3.0)
+    assert _next_ready(todo, store).spec["parent"] == first.run_id

@@ -131,3 +131,26 @@ def test_bits_per_byte_counts_the_bytes_behind_bpe_tokens(corpus, tmp_path):
     assert n_bytes > 2 * targets.size  # BPE tokens stand for several bytes each
     assert math.isclose(r.final_val_bpb * math.log(2) * n_bytes, r.final_val_loss * targets.size, rel_tol=1e-9)
     assert np.isfinite(r.final_val_loss) and r.completed
+
+
+def test_min_checkpoint_seconds_skips_periodic_checkpoints_but_not_the_stop_one(corpus, tmp_path):
+    cfg = tiny_train_config(corpus)  # periodic checkpoints every 3 steps of 12
+    reference = train(cfg, tmp_path / "ref")
+    saves = []
+    import scalinglab.train.checkpoint as ckpt
+
+    original = ckpt.save_checkpoint
+    counter = {"n": 0}
+
+    def stop_after_seven():
+        counter["n"] += 1
+        return counter["n"] >= 7
+
+    try:
+        ckpt.save_checkpoint = lambda run_dir, state: (saves.append(state["step"]), original(run_dir, state))
+        stopped = train(cfg, tmp_path / "run", should_stop=stop_after_seven, min_checkpoint_seconds=3600)
+    finally:
+        ckpt.save_checkpoint = original
+    assert saves == [7] and stopped.step == 7  # steps 3 and 6 skipped: under an hour since the start
+    resumed = train(cfg, tmp_path / "run")
+    assert resumed.final_val_loss.hex() == reference.final_val_loss.hex()

@@ -21,8 +21,10 @@ ladder_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-param), isoflop (budgets × sizes) or "
-                                                   "chinchilla (sizes × multiples of 20 tokens/param)")
+_DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-param), isoflop (budgets × sizes), "
+                                                   "chinchilla (sizes × multiples of 20 tokens/param) or wsd "
+                                                   "(cooldown branches of one stable run per size: --budgets, or "
+                                                   "--sizes with --tokens-per-param)")
 _PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, forecast, medium, large")
 _SIZES = typer.Option(None, "--sizes", help="model sizes N (total params): '5e4,1e5,2e5' or log-spaced 'lo:hi:count'")
 _TPP = typer.Option(None, "--tokens-per-param", help="grid design: D/N ratios (default 10,20,40); isoflop design: "
@@ -39,10 +41,14 @@ _SEED = typer.Option(0, "--seed", help="seed for data order and initialisation")
 _JOBS = typer.Option(2, "--jobs", help="runs trained at once (one per core is fastest for small models)")
 _THREADS = typer.Option(1, "--threads", help="torch threads per run")
 _JSON = typer.Option(False, "--json", help="machine-readable output")
+_DECAY = typer.Option(0.2, "--decay-fraction", help="wsd design: cooldown share of each point's tokens (Hägele et "
+                                                   "al. 2024: 0.2)")
+_MIN_TPP = typer.Option(0.0, "--min-tpp", help="wsd design: fewest tokens per parameter a point may have")
+_MAX_TPP = typer.Option(float("inf"), "--max-tpp", help="wsd design: most tokens per parameter a point may have")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
-            seed):
+            seed, wsd_options=None):
     from scalinglab.ladder import LadderSettings, chinchilla, grid, isoflop
     from scalinglab.ladder.design import parse_numbers
 
@@ -53,6 +59,10 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
         return p.specs(), p.settings
     settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, positions=positions, seed=seed)
     ctx = settings.shape_context()
+    if design == "wsd":
+        from scalinglab.ladder.wsd import design_from_options
+
+        return design_from_options(settings, sizes, tpp, budgets, points, span, **(wsd_options or {})), settings
     if design == "isoflop":
         if not budgets:
             raise InputError("the isoflop design needs --budgets, e.g. --budgets 1e11:1e12:3")
@@ -68,7 +78,7 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
         if design == "grid":
             return grid(n, parse_numbers(tpp or "10,20,40", "--tokens-per-param"), ctx, seed), settings
         return chinchilla(n, parse_numbers(multiples, "--multiples"), ctx, seed), settings
-    raise InputError(f"unknown design '{design}'; choose one of: grid, isoflop, chinchilla")
+    raise InputError(f"unknown design '{design}'; choose one of: grid, isoflop, chinchilla, wsd")
 
 
 @ladder_app.command("plan")
@@ -76,15 +86,21 @@ def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, 
              budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
              corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, positions: str = _POSITIONS,
              seed: int = _SEED,
-             jobs: int = _JOBS, threads: int = _THREADS, as_json: bool = _JSON):
+             jobs: int = _JOBS, threads: int = _THREADS, as_json: bool = _JSON, decay_fraction: float = _DECAY,
+             min_tpp: float = _MIN_TPP, max_tpp: float = _MAX_TPP):
     """Show a ladder's runs, FLOPs and estimated wall time without running anything.
 
     Example: scalinglab ladder plan --design grid --sizes 5e4:4e5:4 --tokens-per-param 10,20,40
     """
     specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
-                              tokenizer, seq_len, positions, seed)
-    show_plan(specs, jobs, threads, Console(), as_json=as_json,
-              eval_tokens=settings.evals_per_run * settings.eval_tokens)
+                              tokenizer, seq_len, positions, seed,
+                              dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
+    eval_tokens = settings.evals_per_run * settings.eval_tokens
+    show_plan(specs, jobs, threads, Console(), as_json=as_json and design != "wsd", eval_tokens=eval_tokens)
+    if design == "wsd":
+        from scalinglab.ladder.wsd import show_saving
+
+        show_saving(specs, jobs, threads, Console(), as_json=as_json, eval_tokens=eval_tokens)
 
 
 @ladder_app.command("run")
@@ -93,7 +109,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             budgets: str = _BUDGETS, points: int = _POINTS, span: float = _SPAN, multiples: str = _MULTIPLES,
             corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, positions: str = _POSITIONS,
              seed: int = _SEED,
-            jobs: int = _JOBS, threads: int = _THREADS,
+            jobs: int = _JOBS, threads: int = _THREADS, decay_fraction: float = _DECAY, min_tpp: float = _MIN_TPP,
+            max_tpp: float = _MAX_TPP,
             trainer: str = typer.Option("torch", "--trainer", help="torch (real training) or synthetic (a known "
                                                                    "law, for trying the pipeline in seconds)"),
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
@@ -110,7 +127,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     has_design = preset is not None or sizes is not None or budgets is not None
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
-                                  corpus, tokenizer, seq_len, positions, seed)
+                                  corpus, tokenizer, seq_len, positions, seed,
+                                  dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)

@@ -1,12 +1,14 @@
 """Ladder designs: which (N, D) pairs to train, and the rule that turns a target N into a GPT shape.
 
-Three designs, each a list of ``RunSpec`` rows:
+Four designs, each a list of ``RunSpec`` rows:
 
 - ``grid``: sizes × tokens-per-parameter ratios (D = r·N), the Kaplan-style sweep.
 - ``isoflop``: for each compute budget C, sizes log-spaced around the N at a chosen tokens-per-parameter ratio
   (default the Chinchilla-optimal D ≈ 20·N, Hoffmann et al. 2022 Table 3) spanning ``span``× either side, with
   D = C / (6·N) so every run in a group spends exactly C (Hoffmann et al. 2022, approach 2).
 - ``chinchilla``: sizes × multiples of the Chinchilla ratio (D = m·20·N).
+- ``wsd`` (``scalinglab.ladder.wsd``): the points of an isoFLOP grid (or sizes × ratios) as cooldown branches of one
+  warm-up–stable–decay stable run per size.
 
 Shape rule (``shape_for``): a GPT's loss depends on N far more than on its depth/width split — Kaplan et al. 2020
 (Sec. 3.1, Fig. 5) find the loss within a few percent across aspect ratios d_model/n_layer from ~10 to ~200 — so we
@@ -44,7 +46,9 @@ SMALLEST_SHAPE = (MIN_LAYERS, WIDTH_STEP * math.ceil(ASPECT_RANGE[0] * MIN_LAYER
 MAX_LAYERS = 32
 MAX_WIDTH = 4096
 CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022, Table 3: D_opt ≈ 20·N_opt
-DESIGNS = ("grid", "isoflop", "chinchilla")
+DESIGNS = ("grid", "isoflop", "chinchilla", "wsd")
+WSD_DECAY_FRACTION = 0.2  # Hägele et al. 2024 (arXiv:2405.18392): a 20 % cooldown matches a cosine run
+WSD_WARMUP_FRACTION = 0.1  # of the shortest branch's steps, as the trainer's warmup_fraction for one run
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,29 @@ class RunSpec:
     flops_6n: float
     flops_full: float
     seed: int = 0
+    # WSD cooldown branches (see ``wsd``): role "stable" trains a shared stable phase, "branch" a cooldown from
+    # its checkpoint after ``branch_tokens``; a plain run is "run". batch_size / warmup_tokens 0: the usual rules.
+    role: str = "run"
+    parent: str = ""
+    branch_tokens: int = 0
+    snapshot_tokens: tuple[int, ...] = ()
+    batch_size: int = 0
+    warmup_tokens: int = 0
+    decay_fraction: float = 0.0
+    flops_spent: float | None = None  # full FLOPs this point costs, stable phase counted once (None: flops_full)
 
     @property
     def tokens_per_param(self) -> float:
         return self.n_tokens / self.n_params
+
+    @property
+    def train_tokens(self) -> int:
+        """Tokens this run trains itself (a branch starts at its branch point)."""
+        return self.n_tokens - self.branch_tokens
+
+    @property
+    def spent_flops(self) -> float:
+        return self.flops_full if self.flops_spent is None else self.flops_spent
 
     def to_dict(self) -> dict:
         return asdict(self) | {"tokens_per_param": self.tokens_per_param}
@@ -73,7 +96,10 @@ class RunSpec:
     @classmethod
     def from_dict(cls, row: dict) -> "RunSpec":
         """The inverse of ``to_dict`` (a stored run's ``spec``): the derived ``tokens_per_param`` is dropped."""
-        return cls(**{k: v for k, v in row.items() if k != "tokens_per_param"})
+        fields = {k: v for k, v in row.items() if k != "tokens_per_param"}
+        if "snapshot_tokens" in fields:
+            fields["snapshot_tokens"] = tuple(fields["snapshot_tokens"])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)

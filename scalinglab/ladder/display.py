@@ -39,7 +39,7 @@ def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_j
     if n_cal:
         source += f"; rescaled ×{scale:.2f} to match {n_cal} finished run(s)"
     seconds, makespan = estimate_wall_seconds(specs, rate, jobs, eval_tokens, scale)
-    total_full = sum(s.flops_full for s in specs)
+    total_full = sum(s.spent_flops for s in specs)  # a WSD ladder: its stable phases counted once
     if as_json:
         print(json.dumps({"runs": [s.to_dict() | {"est_seconds": t} for s, t in zip(specs, seconds)],
                           "total_flops_full": total_full, "est_wall_seconds": makespan, "jobs": jobs,

@@ -97,6 +97,18 @@ def _assign(worker: _Worker, store: RunStore, run: StoredRun, trainer: str, thre
         pass  # the worker died; its exit is handled with the run it was given
 
 
+def _next_ready(todo: list[StoredRun], store: RunStore, take: bool = True) -> StoredRun | None:
+    """The first run in ``todo`` that can start now (removed from it unless ``take`` is False): a WSD cooldown
+    branch waits until the stable phase it is forked from is done (``scalinglab.ladder.wsd``)."""
+    lineage = store.lineage()
+    waiting = {run_id for run_id, (parent, _) in lineage.items()}
+    done = {r.run_id for r in store.runs("done")} if waiting else set()
+    for i, run in enumerate(todo):
+        if run.run_id not in waiting or lineage[run.run_id][0] in done:
+            return todo.pop(i) if take else run
+    return None
+
+
 def _release(worker: _Worker) -> None:
     """No more runs for this worker: closing its input lets it exit."""
     if not worker.proc.stdin.closed:
@@ -129,7 +141,9 @@ def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str
         if max_runs is not None:
             todo = todo[:max_runs]
         fpt = {r.run_id: float(r.spec["flops_full"]) / float(r.spec["n_tokens"]) for r in todo}
-        done_tok = {r.run_id: store.last_curve_tokens(r.run_id) for r in todo}
+        # a cooldown branch starts with its stable phase's tokens behind it
+        done_tok = {r.run_id: max(store.last_curve_tokens(r.run_id), float(r.spec.get("branch_tokens", 0)))
+                    for r in todo}
         total = sum(float(r.spec["flops_full"]) for r in todo)
         already = sum(done_tok[r.run_id] * fpt[r.run_id] for r in todo)
         with LadderProgress(total, already, len(todo), console=console,
@@ -167,12 +181,17 @@ def _loop(store, todo, jobs, threads, trainer, progress, fpt, done_tok, summary,
             for worker in workers.values():  # a worker that finished its run takes the next, or is let go
                 if worker.run is None:
                     spent = runs_per_worker is not None and worker.runs_given >= runs_per_worker
-                    if not stop["requests"] and todo and not spent:
-                        give(worker, todo.pop(0))
-                    else:
+                    ready = None if stop["requests"] or spent else _next_ready(todo, store)
+                    if ready is not None:
+                        give(worker, ready)
+                    elif stop["requests"] or spent or not todo:
                         _release(worker)
+            if todo and not busy() and _next_ready(todo, store, take=False) is None:
+                break  # what is left waits on stable phases that did not finish; they stay pending
             while not stop["requests"] and todo and busy() < jobs:
-                run = todo.pop(0)
+                run = _next_ready(todo, store)
+                if run is None:
+                    break
                 worker = _spawn(store, run, threads)
                 workers[worker.proc.pid] = worker
                 selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)

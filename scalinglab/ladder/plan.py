@@ -56,14 +56,26 @@ class LadderSettings:
         from scalinglab.train.config import TrainConfig
 
         model = self.shape_context().model_config(spec.n_layer, spec.d_model)
-        every = max(self.seq_len, spec.n_tokens // self.evals_per_run)
+        every = max(self.seq_len, spec.train_tokens // self.evals_per_run)
         cfg = TrainConfig(model=model, data=self.data_config(), n_tokens=spec.n_tokens, eval_every_tokens=every,
                           eval_tokens=self.eval_tokens, seed=spec.seed,
-                          batch_size=ladder_batch_size(spec, self.seq_len))
+                          batch_size=spec.batch_size or ladder_batch_size(spec, self.seq_len), **_wsd_fields(spec))
         return cfg.to_dict()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _wsd_fields(spec: RunSpec) -> dict:
+    """A stable phase or cooldown branch: WSD decaying to zero (Hägele et al. 2024), a fixed warm-up, and where the
+    branch's stable checkpoint lies (the executor's run folders are siblings: ``<ladder>/runs/<run_id>``)."""
+    if spec.role == "run":
+        return {}
+    fields = {"schedule": "wsd", "min_lr_ratio": 0.0, "warmup_tokens": spec.warmup_tokens}
+    if spec.role == "stable":
+        return fields | {"decay_fraction": 0.0, "snapshot_tokens": list(spec.snapshot_tokens)}
+    return fields | {"decay_fraction": spec.decay_fraction,
+                     "init_from": f"../{spec.parent}/snapshots/tokens-{spec.branch_tokens}.pt"}
 
 
 def ladder_batch_size(spec: RunSpec, seq_len: int) -> int:
@@ -95,7 +107,21 @@ def run_seconds(spec: RunSpec, flops_per_s: float, eval_tokens: float = 0.0) -> 
     """Modelled wall time of one run in a started worker: matmul time, per-token overhead, evaluation forwards."""
     fpt = spec.flops_full / spec.n_tokens
     per_token = fpt / flops_per_s + OVERHEAD_SECONDS_PER_TOKEN
-    return spec.n_tokens * per_token + eval_tokens * per_token / 3.0
+    return spec.train_tokens * per_token + eval_tokens * per_token / 3.0
+
+
+def wsd_saving(specs: list[RunSpec], flops_per_s: float, jobs: int, eval_tokens: float = 0.0) -> dict:
+    """What a WSD ladder spends against the same points trained as separate cosine runs: full FLOPs and the
+    estimated makespan of each (the cosine runs' time modelled the same way, without calibration)."""
+    points = [s for s in specs if s.role != "stable"]
+    separate = [RunSpec(**{**s.__dict__, "role": "run", "branch_tokens": 0, "flops_spent": None}) for s in points]
+    spent = sum(s.spent_flops for s in points)
+    represented = sum(s.flops_full for s in points)
+    wsd_time = estimate_wall_seconds(specs, flops_per_s, jobs, eval_tokens)[1]
+    cosine_time = estimate_wall_seconds(separate, flops_per_s, jobs, eval_tokens)[1]
+    return {"points": len(points), "stable_runs": len(specs) - len(points), "flops_spent": spent,
+            "flops_separate": represented, "flops_saving": 1.0 - spent / represented, "est_wall_seconds": wsd_time,
+            "est_wall_seconds_separate": cosine_time}
 
 
 def calibration(store: RunStore | None, flops_per_s: float) -> tuple[float, int]:

@@ -54,6 +54,18 @@ CREATE TABLE IF NOT EXISTS curves (
 """
 
 
+# Lineage of WSD cooldown branches (scalinglab.ladder.wsd): the stable run a branch was forked from and the tokens
+# it had trained then. Added after the first stores were written; ``_add_lineage_columns`` migrates old ones.
+LINEAGE_COLUMNS = (("parent", "TEXT"), ("branch_tokens", "REAL"))
+
+
+def _add_lineage_columns(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, kind in LINEAGE_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
+
 @dataclass(frozen=True)
 class StoredRun:
     run_id: str
@@ -87,6 +99,7 @@ class RunStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                _add_lineage_columns(db)
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a readable ladder store ({exc})", source=str(self.path)) from None
 
@@ -139,9 +152,10 @@ class RunStore:
                         raise InputError(f"run '{run_id}' already exists in this ladder with a different config; "
                                          "use a new ladder directory", source=str(self.dir))
                     continue
-                db.execute("INSERT INTO runs (run_id, position, spec, config, status, updated_at) "
-                           "VALUES (?, ?, ?, ?, 'pending', ?)",
-                           (run_id, start + added, json.dumps(spec, sort_keys=True), text, time.time()))
+                db.execute("INSERT INTO runs (run_id, position, spec, config, status, updated_at, parent, "
+                           "branch_tokens) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                           (run_id, start + added, json.dumps(spec, sort_keys=True), text, time.time(),
+                            spec.get("parent") or None, spec.get("branch_tokens") or None))
                 added += 1
         return added
 
@@ -164,6 +178,11 @@ class RunStore:
             out.append(StoredRun(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4], row[5], metrics,
                                  row[6]))
         return out
+
+    def lineage(self) -> dict[str, tuple[str, float]]:
+        """``run_id → (parent run_id, branch point in tokens)`` for every cooldown branch in the ladder."""
+        rows = self._db.execute("SELECT run_id, parent, branch_tokens FROM runs WHERE parent IS NOT NULL")
+        return {run_id: (parent, float(tokens or 0.0)) for run_id, parent, tokens in rows.fetchall()}
 
     def last_curve_tokens(self, run_id: str) -> float:
         """Tokens at the run's latest recorded evaluation (0 if none): where a resumed run's progress starts."""
@@ -221,9 +240,12 @@ class RunStore:
         """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count)."""
         import pandas as pd
 
-        records = []
+        records, lineage = [], self.lineage()
         for r in self.runs("done"):
             m, s = r.metrics, r.spec
+            if s.get("role") == "stable":
+                continue  # a shared stable phase is no (N, D) point; its branches are
+            parent, branch_tokens = lineage.get(r.run_id, ("", 0.0))
             n, d = m.get("n_params", s.get("n_params")), m.get("n_tokens", s.get("n_tokens"))
             records.append({
                 "run_id": r.run_id, "n_params": n, "n_tokens": d,
@@ -233,7 +255,10 @@ class RunStore:
                 "bpb": m.get("final_bpb"), "tokens_per_s": m.get("tokens_per_s"), "mfu": m.get("mfu"),
                 "wall_seconds": m.get("wall_seconds"), "n_layer": s.get("n_layer"), "n_head": s.get("n_head"),
                 "d_model": s.get("d_model"), "group": s.get("group", ""),
-            })
+            } | ({  # a WSD ladder: represented compute above, spent here (stable phase counted once; ladder.wsd)
+                "flops_spent": s.get("flops_spent") if s.get("flops_spent") is not None else m.get("flops_full"),
+                "parent": parent, "branch_tokens": branch_tokens,
+            } if lineage else {}))
         return pd.DataFrame.from_records(records)
 
     def to_runs(self):
@@ -243,7 +268,9 @@ class RunStore:
         frame = self.runs_frame()
         if frame.empty:
             raise InputError("no finished runs in this ladder yet", source=str(self.dir))
-        return runs_from_frame(frame, source=str(self.path), curves=self.curves_frame()[["run_id", "n_tokens", "loss"]])
+        curves = self.curves_frame()
+        curves = curves[curves["run_id"].isin(frame["run_id"])]
+        return runs_from_frame(frame, source=str(self.path), curves=curves[["run_id", "n_tokens", "loss"]])
 
     def export(self, out_dir: str | Path, fmt: str = "csv") -> tuple[Path, Path]:
         """Write ``runs.<fmt>`` and ``curves.<fmt>`` (csv or parquet) that ``scalinglab fit`` reads directly."""
@@ -254,6 +281,7 @@ class RunStore:
         out.mkdir(parents=True, exist_ok=True)
         runs_path, curves_path = out / f"runs.{fmt}", out / f"curves.{fmt}"
         curves = self.curves_frame()
+        curves = curves[curves["run_id"].isin(runs.frame["run_id"])]  # stable phases are not rows
         if fmt == "csv":
             runs.to_csv(runs_path)
             curves.to_csv(curves_path, index=False)

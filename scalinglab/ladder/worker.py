@@ -11,7 +11,7 @@ The worker never opens the run store. It reports to its parent as JSON lines on 
 run's ``log`` file (stdout and stderr are pointed at it for the job's duration). SIGTERM or SIGINT asks the trainer
 to stop at its next step; it checkpoints, the worker reports ``stopped`` and exits. After an ``error`` the worker
 exits too, so a run that failed never leaves state behind for the next one. A SIGKILL loses at most the steps since
-the last checkpoint and nothing in the store.
+the last checkpoint (the real trainer's are ``CHECKPOINT_SECONDS`` apart at least) and nothing in the store.
 
 Job fields: ``config`` (a TrainConfig dict), ``run_dir``, ``log`` (optional path), ``trainer`` ("module:function"),
 ``threads``.
@@ -29,6 +29,7 @@ import time
 
 TRAINERS = {"torch": "scalinglab.train.trainer:train", "synthetic": "scalinglab.ladder.synthetic:train"}
 EXIT_STOPPED = 3
+CHECKPOINT_SECONDS = 20.0  # a SIGKILL loses at most ~20 s of a run; SIGTERM and Ctrl-C still checkpoint at once
 
 
 def resolve_trainer(name: str):
@@ -118,7 +119,9 @@ def _run_job(line: str, emit, should_stop) -> int:
                  bpb=_number(info.get("val_bpb", info.get("bpb"))))
 
         start = time.perf_counter()
-        result = train(cfg, job["run_dir"], on_eval=on_eval, should_stop=should_stop)
+        # the real trainer checkpoints at most every CHECKPOINT_SECONDS (see its min_checkpoint_seconds)
+        extra = {"min_checkpoint_seconds": CHECKPOINT_SECONDS} if job.get("trainer", "torch") == "torch" else {}
+        result = train(cfg, job["run_dir"], on_eval=on_eval, should_stop=should_stop, **extra)
         if not getattr(result, "completed", True):
             emit("stopped")
             return EXIT_STOPPED

@@ -17,6 +17,7 @@ import torch
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 RESULT_FILE = "result.json"
+SNAPSHOT_DIR = "snapshots"  # a WSD stable phase's checkpoints, one per branch point
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -57,4 +58,20 @@ def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         return None
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def snapshot_path(run_dir: Path, n_tokens: int) -> Path:
+    """Where a stable phase in ``run_dir`` keeps its checkpoint after ``n_tokens`` trained tokens."""
+    return Path(run_dir) / SNAPSHOT_DIR / f"tokens-{int(n_tokens)}.pt"
+
+
+def save_snapshot(run_dir: Path, n_tokens: int, state: dict[str, Any]) -> Path:
+    path = snapshot_path(run_dir, n_tokens)
+    path.parent.mkdir(exist_ok=True)
+    _atomic_write(path, lambda h: torch.save(state, h))
+    return path
+
+
+def load_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     return torch.load(path, map_location=map_location, weights_only=True)

@@ -19,6 +19,8 @@ from scalinglab.errors import InputError
 POSITIONS = ("learned", "rotary")
 TOKENIZERS = ("byte", "gpt2", "bpe")
 DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("cosine", "wsd")  # see scalinglab.train.schedule
+DECAY_SHAPES = ("1-sqrt", "linear")
 # Vocabulary each tokenizer needs (bpe: DataConfig.bpe_vocab_size). GPT-2's BPE has 50257 entries.
 GPT2_VOCAB_SIZE = 50257
 
@@ -150,6 +152,10 @@ class DataConfig:
         return _from_dict(cls, data, "data config")
 
 
+_LATER_DEFAULTS = {"schedule": "cosine", "decay_fraction": 0.2, "decay_shape": "1-sqrt", "warmup_tokens": None,
+                   "snapshot_tokens": [], "init_from": None}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run: model, data, token budget and optimiser settings.
@@ -157,7 +163,15 @@ class TrainConfig:
     ``batch_size`` is in sequences of ``model.seq_len`` tokens; ``None`` means the rule
     ``hparams.default_batch_size``. ``lr`` ``None`` means ``hparams.default_lr`` (both functions of N).
     ``micro_batch_size`` splits a step into gradient-accumulation chunks (``None``: chosen from memory).
-    The schedule (linear warm-up, cosine decay to ``min_lr_ratio·lr``) spans exactly this run's ``n_tokens``.
+    The schedule (``cosine``: linear warm-up, cosine decay to ``min_lr_ratio·lr``; ``wsd``: warm-up, constant, a
+    cooldown over the last ``decay_fraction`` of the steps, see ``scalinglab.train.schedule``) spans exactly this
+    run's ``n_tokens``. ``warmup_tokens`` fixes the warm-up's length instead of ``warmup_fraction``.
+
+    Cooldown branches: a ``wsd`` run with ``decay_fraction`` 0 is a stable phase; it saves a stable checkpoint
+    (``snapshots/tokens-<n>.pt`` in its folder) when it has trained each of ``snapshot_tokens``. A run with
+    ``init_from`` (such a file; relative to the run's folder) starts from it instead of from scratch; the
+    checkpoint must be this run's own state at its ``decay_start`` (the trainer checks), so the branch ends bit for
+    bit where the same run trained from scratch would.
     """
 
     model: ModelConfig
@@ -178,6 +192,12 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     micro_batch_size: int | None = None
+    schedule: str = "cosine"
+    decay_fraction: float = 0.2  # wsd: Hägele et al. 2024 (arXiv:2405.18392), a 20 % cooldown matches cosine
+    decay_shape: str = "1-sqrt"  # wsd: their best shape (§3.1); or "linear"
+    warmup_tokens: int | None = None
+    snapshot_tokens: tuple[int, ...] = ()
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -207,10 +227,35 @@ class TrainConfig:
         _set(self, "ckpt_every_steps", _int("ckpt_every_steps", self.ckpt_every_steps))
         _set(self, "seed", _int("seed", self.seed, minimum=0))
         _set(self, "device", _choice("device", self.device, DEVICES))
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        _set(self, "schedule", _choice("schedule", self.schedule, SCHEDULES))
+        _set(self, "decay_fraction", _float("decay_fraction", self.decay_fraction, lo=0.0, hi=1.0))
+        _set(self, "decay_shape", _choice("decay_shape", self.decay_shape, DECAY_SHAPES))
+        if self.warmup_tokens is not None:
+            _set(self, "warmup_tokens", _int("warmup_tokens", self.warmup_tokens, minimum=0))
+        if isinstance(self.snapshot_tokens, (str, bytes)) or not hasattr(self.snapshot_tokens, "__iter__"):
+            raise InputError(f"snapshot_tokens must be a list of token counts, got {self.snapshot_tokens!r}")
+        points = tuple(sorted({_int("snapshot_tokens", t) for t in self.snapshot_tokens}))
+        _set(self, "snapshot_tokens", points)
+        if points and points[-1] > self.n_tokens:
+            raise InputError(f"snapshot at {points[-1]:,} tokens is beyond the run's {self.n_tokens:,}")
+        if (points or self.init_from is not None) and self.schedule != "wsd":
+            raise InputError("stable checkpoints and branches need schedule 'wsd' (a cosine run has no stable phase)")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise InputError(f"init_from must be a checkpoint path, got {self.init_from!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["model"], out["data"] = self.model.to_dict(), self.data.to_dict()
+        out["snapshot_tokens"] = list(self.snapshot_tokens)
+        # Fields added with WSD are left out at their defaults, so a cosine run's saved config (and the ladder
+        # store's copy of it) reads exactly as before they existed, and old runs still resume.
+        for name, default in _LATER_DEFAULTS.items():
+            keep = self.schedule == "wsd" and name in ("schedule", "decay_fraction", "decay_shape")
+            if out[name] == default and not keep:
+                del out[name]
         return out
 
     @classmethod

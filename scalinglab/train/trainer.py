@@ -1,5 +1,5 @@
-"""The training loop: AdamW with warm-up and cosine decay over the run's own budget, held-out evaluation,
-exact resumption from checkpoints, and throughput / MFU measurement.
+"""The training loop: AdamW with warm-up and cosine or WSD decay over the run's own budget, held-out evaluation,
+exact resumption from checkpoints, WSD cooldown branches from stable checkpoints, and throughput / MFU measurement.
 
 ``train(cfg, run_dir)`` is idempotent: a finished run returns its saved result; an interrupted one continues
 from its last checkpoint and ends with bit-identical losses, because the checkpoint holds the model, the
@@ -70,8 +70,13 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig, run_dir: Path | str, *, on_eval: Callable[[dict], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train (or resume, or just report) the run described by ``cfg`` in ``run_dir``."""
+          should_stop: Callable[[], bool] | None = None, min_checkpoint_seconds: float = 0.0) -> TrainResult:
+    """Train (or resume, or just report) the run described by ``cfg`` in ``run_dir``.
+
+    ``min_checkpoint_seconds`` skips a periodic checkpoint (every ``cfg.ckpt_every_steps``) until that much time
+    has passed since the last one: a durable checkpoint (write, fsync, rename) costs 70-200 ms here, several
+    percent of a tiny model's training at one per 50 steps. Stops (signal, ``should_stop``) always checkpoint, and
+    no loss bit depends on where checkpoints fall; a SIGKILL loses at most the steps since the last one."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, run_dir)
@@ -79,12 +84,31 @@ def train(cfg: TrainConfig, run_dir: Path | str, *, on_eval: Callable[[dict], No
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal floats are ~8x slower on CPU and add nothing to a small model
+    _keep_freed_memory()
     stopper = _Stopper(should_stop)
     try:
         with stopper:
-            return _Run(cfg, run_dir, on_eval, stopper).run()
+            return _Run(cfg, run_dir, on_eval, stopper, min_checkpoint_seconds).run()
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _keep_freed_memory() -> None:
+    """Stop glibc from returning freed activation buffers to the OS after every step.
+
+    Its default serves allocations over 128 KiB-32 MiB with fresh ``mmap`` pages and trims the heap on free, so
+    every step page-faults its activations in again: at 100k parameters ~1,250 minor faults per step and ~20 % of
+    the step's CPU time (benchmarks/train_speed.py). Memory stays with the process, which is what a trainer wants.
+    A no-op off glibc; changes no arithmetic."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
 
 
 class _Stopper:
@@ -112,8 +136,9 @@ class _Stopper:
 
 
 class _Run:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, on_eval, stopper: _Stopper):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, on_eval, stopper: _Stopper, min_checkpoint_seconds: float):
         self.cfg, self.run_dir, self.on_eval, self.stop = cfg, run_dir, on_eval, stopper
+        self.min_checkpoint_seconds, self.last_checkpoint = float(min_checkpoint_seconds), time.perf_counter()
         self.plan: RunPlan = plan_run(cfg)
         self.device = _device(cfg.device)
         self.threads = torch.get_num_threads()
@@ -142,16 +167,22 @@ class _Run:
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=self.plan.lr, betas=(self.cfg.beta1, self.cfg.beta2),
-                                 foreach=True)
+        # fused: one kernel per parameter for the whole update instead of ~a dozen foreach passes over all of
+        # them; at 15k-100k parameters the optimiser step was ~8 % of a training step (benchmarks/train_speed.py)
+        return torch.optim.AdamW(groups, lr=self.plan.lr, betas=(self.cfg.beta1, self.cfg.beta2), fused=True)
 
     def _restore(self) -> dict[str, Any]:
         state = ckpt.load_checkpoint(self.run_dir, map_location=self.device)
+        if state is None and self.cfg.init_from is not None:
+            return self._restore_branch_point()
         if state is None:
             return {"step": 0, "curve": [], "evals": [], "train_loss_sum": 0.0, "train_loss_count": 0,
                     "train_time_s": 0.0, "elapsed_s": 0.0, "last_train_loss": float("nan"), "completed": False}
+        return self._load_state(state, self.run_dir / ckpt.CHECKPOINT_FILE)
+
+    def _load_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise InputError(f"{self.run_dir / ckpt.CHECKPOINT_FILE}: unknown checkpoint format")
+            raise InputError(f"{path}: unknown checkpoint format")
         if state.get("threads", self.threads) != self.threads:
             warnings.warn(f"{self.run_dir}: resuming with {self.threads} threads, checkpointed with "
                           f"{state['threads']}; losses may differ from an uninterrupted run in the last bits")
@@ -160,10 +191,33 @@ class _Run:
         torch.set_rng_state(state.pop("torch_rng").cpu())
         return state
 
+    def _restore_branch_point(self) -> dict[str, Any]:
+        """A cooldown branch's first start: the stable checkpoint it names, which must be this run's own state at
+        its ``decay_start`` (same model, data, batch, rates up to there), so the branch ends where this config
+        trained from scratch would, bit for bit."""
+        path = Path(self.cfg.init_from)
+        path = path if path.is_absolute() else self.run_dir / path
+        if not path.is_file():
+            raise InputError(f"{path}: stable checkpoint not found (has the stable phase run?)")
+        state = ckpt.load_file(path, map_location=self.device)
+        parent = TrainConfig.from_dict(state.pop("config"))
+        why = _branch_mismatch(parent, self.cfg, state["step"])
+        if why:
+            raise InputError(f"{path}: cannot branch this run from it: {why}")
+        state = self._load_state(state, path)
+        state.update(train_loss_sum=0.0, train_loss_count=0, train_time_s=0.0, elapsed_s=0.0,
+                     start_step=state["step"], completed=False)
+        state["curve"] = [p for p in state["curve"] if p[0] <= state["step"] * self.plan.tokens_per_step]
+        state["evals"] = [r for r in state["evals"] if r["step"] <= state["step"]]
+        return state
+
     def _save(self, state: dict[str, Any]) -> None:
-        ckpt.save_checkpoint(self.run_dir, {**state, "format": CHECKPOINT_FORMAT, "threads": self.threads,
-                                            "model": self.model.state_dict(),
-                                            "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state()})
+        ckpt.save_checkpoint(self.run_dir, self._state_to_save(state))
+
+    def _state_to_save(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "format": CHECKPOINT_FORMAT, "threads": self.threads, "config": self.cfg.to_dict(),
+                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "torch_rng": torch.get_rng_state()}
 
     def _train_from(self, state: dict[str, Any]) -> None:
         cfg, plan, model = self.cfg, self.plan, self.model
@@ -197,14 +251,19 @@ class _Run:
             if step % plan.eval_every_steps == 0 or step == plan.n_steps:
                 self._evaluate(state, time.perf_counter() - wall_start)
             state["elapsed_s"] = time.perf_counter() - wall_start
+            if step * plan.tokens_per_step in cfg.snapshot_tokens:
+                ckpt.save_snapshot(self.run_dir, step * plan.tokens_per_step, self._state_to_save(state))
             if step == plan.n_steps:
                 state["completed"] = True
                 self._save(state)
                 ckpt.write_json(self.run_dir / ckpt.RESULT_FILE, self._result(state).to_dict())
             else:
                 stopping = self.stop()
-                if stopping or step % cfg.ckpt_every_steps == 0:
+                due = (step % cfg.ckpt_every_steps == 0
+                       and time.perf_counter() - self.last_checkpoint >= self.min_checkpoint_seconds)
+                if stopping or due:
                     self._save(state)
+                    self.last_checkpoint = time.perf_counter()
                 if stopping:
                     return
 
@@ -214,13 +273,13 @@ class _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return torch.autocast("cpu", enabled=False)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _evaluate(self, state: dict[str, Any], elapsed_s: float) -> None:
         model, plan = self.model, self.plan
         model.eval()
         nats, n_bytes = 0.0, 0
         token_bytes = torch.from_numpy(self.data.token_bytes)
-        for chunk in self.eval_batch.split(plan.micro_batch_size):
+        for chunk in self.eval_batch.split(plan.eval_chunk_size):
             chunk = chunk.to(self.device)
             with self._autocast():
                 logits = model(chunk[:, :-1]).float()
@@ -233,8 +292,9 @@ class _Run:
         state["train_loss_sum"], state["train_loss_count"] = 0.0, 0
         state["last_train_loss"] = train_loss
         n_tokens = state["step"] * plan.tokens_per_step
+        trained = (state["step"] - state.get("start_step", 0)) * plan.tokens_per_step  # a branch: its cooldown
         record = {"step": state["step"], "n_tokens": n_tokens, "train_loss": train_loss, "val_loss": val_loss,
-                  "val_bpb": val_bpb, "tokens_per_s": n_tokens / max(state["train_time_s"], 1e-9),
+                  "val_bpb": val_bpb, "tokens_per_s": trained / max(state["train_time_s"], 1e-9),
                   "elapsed_s": elapsed_s}
         state["curve"].append([n_tokens, val_loss])
         state["evals"].append(record)
@@ -244,7 +304,8 @@ class _Run:
     def _result(self, state: dict[str, Any]) -> TrainResult:
         plan = self.plan
         n_tokens = state["step"] * plan.tokens_per_step
-        tokens_per_s = n_tokens / state["train_time_s"] if state["train_time_s"] > 0 else 0.0
+        trained = (state["step"] - state.get("start_step", 0)) * plan.tokens_per_step  # a branch: its cooldown
+        tokens_per_s = trained / state["train_time_s"] if state["train_time_s"] > 0 else 0.0
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         peak = measure_matmul_peak(self.threads, device=str(self.device), dtype=dtype) if tokens_per_s else 0.0
         last = state["evals"][-1] if state["evals"] else {}
@@ -258,6 +319,28 @@ class _Run:
             train_loss=state["last_train_loss"], elapsed_s=state["elapsed_s"], peak_flops=peak,
             epochs=self.windows.epochs(state["step"] * plan.batch_size), device=str(self.device),
             threads=self.threads)
+
+
+# Fields that may differ between a stable phase and a branch taken from it: none changes a step before the branch.
+_BRANCH_FREE = ("n_tokens", "decay_fraction", "decay_shape", "min_lr_ratio", "snapshot_tokens", "init_from",
+                "eval_every_tokens", "eval_tokens", "ckpt_every_steps", "threads", "device")
+
+
+def _branch_mismatch(parent: TrainConfig, branch: TrainConfig, step: int) -> str:
+    """Why ``branch`` cannot start from ``parent``'s state after ``step`` steps ('' when it can)."""
+    a, b = parent.to_dict(), branch.to_dict()
+    differ = sorted(k for k in set(a) | set(b) if k not in _BRANCH_FREE and a.get(k) != b.get(k))
+    if differ:
+        return f"its stable phase differs in {', '.join(differ)}"
+    pp, bp = plan_run(parent), plan_run(branch)
+    for name in ("batch_size", "micro_batch_size", "lr", "warmup_steps", "tokens_per_step"):
+        if getattr(pp, name) != getattr(bp, name):
+            return f"{name} differs ({getattr(pp, name)} vs {getattr(bp, name)})"
+    if step != bp.decay_start:
+        return f"it holds step {step}, the branch's cooldown starts after step {bp.decay_start}"
+    if step > pp.decay_start:
+        return f"step {step} is past the stable phase's own cooldown (from step {pp.decay_start})"
+    return ""
 
 
 def _check_config(cfg: TrainConfig, run_dir: Path) -> None:
