@@ -39,6 +39,12 @@ _SEED = typer.Option(0, "--seed", help="seed for data order and initialisation")
 _JOBS = typer.Option(2, "--jobs", help="runs trained at once (one per core is fastest for small models)")
 _THREADS = typer.Option(1, "--threads", help="torch threads per run")
 _JSON = typer.Option(False, "--json", help="machine-readable output")
+_EXECUTOR = typer.Option("local", "--executor", help="local (worker processes on this machine) or ray (tasks on a "
+                                                     "Ray cluster; pip install 'scalinglab[ray]')")
+_ADDRESS = typer.Option(None, "--address", help="ray executor: 'auto' (this machine's cluster) or HOST:PORT of its "
+                                                "head; default: start Ray on this machine")
+_CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= torch threads) per run")
+_GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
@@ -97,7 +103,9 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             trainer: str = typer.Option("torch", "--trainer", help="torch (real training) or synthetic (a known "
                                                                    "law, for trying the pipeline in seconds)"),
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
-            quiet: bool = typer.Option(False, "--quiet", help="no live progress bars")):
+            quiet: bool = typer.Option(False, "--quiet", help="no live progress bars"),
+            executor: str = _EXECUTOR, address: str = _ADDRESS, cpus_per_run: int = _CPUS_PER_RUN,
+            gpus_per_run: int = _GPUS_PER_RUN):
     """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
 
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
@@ -111,6 +119,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed)
+    runner = _executor(executor, address, cpus_per_run, gpus_per_run, jobs, threads)  # fails fast, writes nothing
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)
@@ -126,7 +135,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     show_plan(todo, jobs, threads, console, store,
               eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
-                         show_progress=not quiet, console=console)
+                         show_progress=not quiet, console=console, executor=runner)
     console.print(f"{len(summary.done)} finished, {len(summary.interrupted)} interrupted, {len(summary.failed)} "
                   f"failed in {_duration(summary.wall_seconds)}")
     if summary.stopped:
@@ -134,6 +143,24 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
     if summary.failed:
         sys.exit(1)
+
+
+def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: int, threads: int):
+    """The executor behind `ladder run`; the Ray one joins its cluster now, so a bad address or an impossible
+    resource request is refused before the ladder is touched."""
+    from scalinglab.ladder.executor import LocalExecutor
+
+    if name == "local":
+        if address is not None or gpus_per_run:
+            raise InputError("--address and --gpus-per-run need --executor ray")
+        return LocalExecutor(jobs=jobs, threads=threads)
+    if name == "ray":
+        from scalinglab.ladder.ray_executor import RayExecutor
+
+        runner = RayExecutor(address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+        runner.connect()
+        return runner
+    raise InputError(f"unknown executor '{name}'; choose one of: local, ray")
 
 
 @ladder_app.command("status")
