@@ -27,8 +27,9 @@ def _register_all() -> None:
     from scalinglab.cli import plan as plan_cmds
     from scalinglab.cli import report as report_cmds
     from scalinglab.cli import testtime as testtime_cmds
+    from scalinglab.cli import train as train_cmds
 
-    for module in (fit_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds):
+    for module in (fit_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, train_cmds):
         module.register(app)
 
 

@@ -45,6 +45,8 @@ _ADDRESS = typer.Option(None, "--address", help="ray executor: 'auto' (this mach
                                                 "head; default: start Ray on this machine")
 _CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= torch threads) per run")
 _GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
+_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow (written "
+                                           "under the ladder directory; pip install 'scalinglab[trackers]')")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
@@ -105,7 +107,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
             quiet: bool = typer.Option(False, "--quiet", help="no live progress bars"),
             executor: str = _EXECUTOR, address: str = _ADDRESS, cpus_per_run: int = _CPUS_PER_RUN,
-            gpus_per_run: int = _GPUS_PER_RUN):
+            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO):
     """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
 
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
@@ -119,6 +121,10 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed)
+    trackers = tuple(t.strip() for t in log_to.split(",") if t.strip())
+    from scalinglab.ladder.trackers import check_trackers
+
+    check_trackers(trackers)
     runner = _executor(executor, address, cpus_per_run, gpus_per_run, jobs, threads)  # fails fast, writes nothing
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
@@ -135,7 +141,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     show_plan(todo, jobs, threads, console, store,
               eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
-                         show_progress=not quiet, console=console, executor=runner)
+                         show_progress=not quiet, console=console, executor=runner,
+                         log_to=trackers)
     console.print(f"{len(summary.done)} finished, {len(summary.interrupted)} interrupted, {len(summary.failed)} "
                   f"failed in {_duration(summary.wall_seconds)}")
     if summary.stopped:

@@ -77,9 +77,9 @@ class RunBook:
     summary. Only the driver holds one, so only the driver writes the store."""
 
     def __init__(self, store: RunStore, progress: LadderProgress, summary: Summary, trainer: str,
-                 fpt: dict[str, float], done_tok: dict[str, float]):
+                 fpt: dict[str, float], done_tok: dict[str, float], trackers: list | tuple = ()):
         self.store, self.progress, self.summary, self.trainer = store, progress, summary, trainer
-        self.fpt, self.done_tok = fpt, done_tok
+        self.fpt, self.done_tok, self.trackers = fpt, done_tok, trackers
 
     def run_dir(self, run: StoredRun) -> Path:
         run_dir = self.store.dir.resolve() / "runs" / run.run_id
@@ -97,16 +97,23 @@ class RunBook:
         self.store.mark_running(run.run_id)
         tokens = max(self.done_tok[run.run_id], self.store.last_curve_tokens(run.run_id))
         self.progress.start_run(run.run_id, float(run.spec["n_tokens"]), self.fpt[run.run_id], tokens)
+        for tracker in self.trackers:
+            tracker.start_run(run.run_id, run.config)
 
     def event(self, run: StoredRun, event: dict) -> None:
         """A worker event other than the outcome: an evaluation is stored and advances the display."""
         if event.get("event") == "eval" and event.get("n_tokens") and event.get("loss") is not None:
             self.store.add_curve_point(run.run_id, event["n_tokens"], event["loss"], event.get("bpb"))
             self.progress.advance_run(run.run_id, float(event["n_tokens"]), event["loss"])
+            scalars = {"val_loss": event["loss"]} | ({"val_bpb": event["bpb"]} if event.get("bpb") is not None else {})
+            for tracker in self.trackers:
+                tracker.log(run.run_id, event["n_tokens"], scalars)
 
     def done(self, run: StoredRun, outcome: dict) -> None:
         metrics = outcome.get("metrics", {})
         self.store.finish(run.run_id, metrics, [tuple(p) for p in outcome.get("curve", [])])
+        for tracker in self.trackers:
+            tracker.end_run(run.run_id, metrics.get("n_tokens") or float(run.spec["n_tokens"]), metrics)
         self.summary.done.append(run.run_id)
         tps = metrics.get("tokens_per_s") or 0.0
         self.progress.end_run(run.run_id, "done", float(run.spec["n_tokens"]),
@@ -139,13 +146,17 @@ class Executor(Protocol):
 def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str = "torch",
                retry_failed: bool = False, show_progress: bool = True, console=None,
                max_runs: int | None = None, runs_per_worker: int | None = None,
-               executor: Executor | None = None) -> Summary:
+               executor: Executor | None = None, log_to: tuple[str, ...] = ()) -> Summary:
     """Run every pending or interrupted run of the ladder in ``store``; returns what happened to each.
 
     ``executor`` defaults to ``LocalExecutor(jobs, threads, runs_per_worker)``; ``runs_per_worker`` caps how many
     runs one worker process trains before a fresh one takes over (default: no cap; 1 is a process per run, the
-    baseline of ``benchmarks/ladder_packing.py``)."""
+    baseline of ``benchmarks/ladder_packing.py``). ``log_to`` names experiment trackers
+    (``scalinglab.ladder.trackers``)."""
+    from scalinglab.ladder.trackers import make_trackers
+
     executor = executor or LocalExecutor(jobs=jobs, threads=threads, runs_per_worker=runs_per_worker)
+    trackers = make_trackers(log_to, store.dir)
     summary = Summary()
     start = time.perf_counter()
     notify = None if console is None else lambda m: console.print(m, soft_wrap=True, markup=False, highlight=False)
@@ -164,7 +175,12 @@ def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str
         already = sum(done_tok[r.run_id] * fpt[r.run_id] for r in todo)
         with LadderProgress(total, already, len(todo), console=console,
                             enabled=show_progress and bool(todo)) as progress, StopRequests() as stop:
-            executor.execute(store, todo, RunBook(store, progress, summary, trainer, fpt, done_tok), stop)
+            try:
+                executor.execute(store, todo, RunBook(store, progress, summary, trainer, fpt, done_tok, trackers),
+                                 stop)
+            finally:
+                for tracker in trackers:
+                    tracker.close()
             summary.stopped = bool(stop.requests)
     summary.wall_seconds = time.perf_counter() - start
     return summary
