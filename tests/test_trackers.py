@@ -63,3 +63,14 @@ def test_an_unknown_tracker_is_refused_before_anything_runs(tmp_path, capsys):
                  "--log-to", "neptune"]) == 2
     assert "unknown tracker 'neptune'" in capsys.readouterr().err
     assert not (tmp_path / "l").exists()
+
+
+def test_the_core_imports_no_optional_extra():
+    """Ray and the trackers are optional: importing the CLI and the ladder (and running locally) never loads them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, scalinglab.cli, scalinglab.ladder, scalinglab.train.trainer; "
+            "print(sorted(m for m in ('ray', 'mlflow', 'tensorboard', 'wandb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -99,3 +99,18 @@ def test_a_sigkilled_torchrun_job_resumes_to_the_uninterrupted_loss(config, ddp_
     out = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, out
     assert _final_loss(run_dir) == _final_loss(ddp_reference)  # bit for bit at the same world size
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such config file"), ("{not json", "not a JSON config"),
+                                              ('{"model": {"n_layer": 0, "n_head": 1, "d_model": 8}}',
+                                               "n_layer must be >= 1"),
+                                              ('{"model": {"n_layer": 1}}', "incomplete config")])
+def test_train_refuses_a_bad_config_in_one_line(tmp_path, capsys, content, message):
+    from scalinglab.cli import main
+
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

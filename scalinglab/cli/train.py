@@ -28,7 +28,10 @@ def train_cmd(config: Path = typer.Argument(..., help="a run's config.json (the 
         raise InputError("no such config file", source=str(config)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a JSON config ({exc})", source=str(config)) from None
-    cfg = TrainConfig.from_dict(data)
+    try:
+        cfg = TrainConfig.from_dict(data)
+    except TypeError as exc:  # a required field is missing
+        raise InputError(f"incomplete config ({exc})", source=str(config)) from None
     run_dir = out or config.parent
     from scalinglab.train.distributed import is_distributed, train_distributed, world
 
