@@ -30,16 +30,29 @@ from scalinglab.ladder.ray_executor import RayExecutor  # noqa: E402
 LOOPBACK = "127.0.0.1"
 
 
+def _start_cluster():
+    c = Cluster()
+    try:
+        c.add_node(num_cpus=1, node_ip_address=LOOPBACK, include_dashboard=False)
+        worker = c.add_node(num_cpus=1, node_ip_address=LOOPBACK)
+        c.wait_for_nodes()
+    except Exception:
+        c.shutdown()
+        raise
+    return c, worker
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A head and one worker node, 1 CPU each, on 127.0.0.1 only; shut down after the module's tests. Ray's workers
     inherit the nodes' environment: synthetic runs there take 0.5 s a step, so a Ctrl-C finds them running."""
     os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"] = "0.5"
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": LOOPBACK,
-                                                      "include_dashboard": False})
-    worker = c.add_node(num_cpus=1, node_ip_address=LOOPBACK)
-    c.wait_for_nodes()
-    del os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"]
+    try:
+        c, worker = _start_cluster()
+    except Exception:  # Ray gives a raylet 30 s to register; on a machine busy with other work, try once more
+        c, worker = _start_cluster()
+    finally:
+        del os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"]
     try:
         yield c, worker
     finally:

@@ -40,13 +40,13 @@ _JOBS = typer.Option(2, "--jobs", help="runs trained at once (one per core is fa
 _THREADS = typer.Option(1, "--threads", help="torch threads per run")
 _JSON = typer.Option(False, "--json", help="machine-readable output")
 _EXECUTOR = typer.Option("local", "--executor", help="local (worker processes on this machine) or ray (tasks on a "
-                                                     "Ray cluster; pip install 'scalinglab[ray]')")
+                                                     "Ray cluster; pip install 'scalinglab\\[ray]')")
 _ADDRESS = typer.Option(None, "--address", help="ray executor: 'auto' (this machine's cluster) or HOST:PORT of its "
                                                 "head; default: start Ray on this machine")
 _CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= torch threads) per run")
 _GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
 _LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow (written "
-                                           "under the ladder directory; pip install 'scalinglab[trackers]')")
+                                           "under the ladder directory; pip install 'scalinglab\\[trackers]')")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,

@@ -1,4 +1,5 @@
-"""Ladders of training runs: designs (grid, isoFLOP, Chinchilla multiples), the SQLite run store, the local executor.
+"""Ladders of training runs: designs (grid, isoFLOP, Chinchilla multiples), the SQLite run store, executors (local; Ray in
+``scalinglab.ladder.ray_executor``, an optional extra), experiment trackers.
 
 The ladder sits between training and fitting: it imports ``scalinglab.train`` (configs, accounting, the trainer in
 worker processes) and exports a ``Runs`` table; it knows nothing about laws or plotting.
