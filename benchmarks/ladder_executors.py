@@ -8,7 +8,7 @@ asks for one CPU, like the local executor's ``--jobs cores --threads 1``.
     .venv/bin/python benchmarks/ladder_executors.py                 # the `tiny` preset, ~5 min on 2 idle cores
     .venv/bin/python benchmarks/ladder_executors.py --preset test   # a quicker check
 
-Measured on the shared 2-core machine (load average 5–11, so ratios within ±10 %): `tiny` local 383.0 s, Ray
+Measured on the shared 2-core machine (load average 5–11 from other jobs, so noisy): `tiny` local 383.0 s, Ray
 404.4 s + 21.1 s start-up (+5.6 % / +11.1 %); `test` local 295.1 s, Ray 286.5 s + 28.1 s (−2.9 % / +6.6 %);
 final losses bit-identical in both.
 """
