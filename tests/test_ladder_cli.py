@@ -19,6 +19,7 @@ BAD = [
     (["ladder", "plan", "--budgets", "1e3"], "too small for an isoFLOP curve"),
     (["ladder", "plan", "--preset", "huge"], "unknown preset 'huge'"),
     (["demo", "--preset", "huge"], "unknown preset 'huge'"),
+    (["ladder", "run", "l", "--preset", "test", "--executor", "slurm"], "unknown executor 'slurm'"),
 ]
 
 

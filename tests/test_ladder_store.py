@@ -147,12 +147,12 @@ def test_old_store_gains_lineage_columns_on_open(tmp_path):
 
 
 def test_a_branch_waits_for_its_stable_phase(tmp_path):
-    from scalinglab.ladder.executor import _next_ready
+    from scalinglab.ladder.executor import next_ready
 
     store, specs = _wsd_ladder(tmp_path)
     todo = sorted(store.runs(), key=lambda r: -r.spec["flops_full"])  # longest first: a branch leads
     assert todo[0].spec["role"] == "branch"
-    first = _next_ready(todo, store)
-    assert first.spec["role"] == "stable" and _next_ready(todo, store, take=False) is None
+    first = next_ready(todo, store)
+    assert first.spec["role"] == "stable" and next_ready(todo, store, take=False) is None
     _finish(store, first, 3.0)
-    assert _next_ready(todo, store).spec["parent"] == first.run_id
+    assert next_ready(todo, store).spec["parent"] == first.run_id

@@ -29,8 +29,9 @@ def _register_all() -> None:
     from scalinglab.cli import report as report_cmds
     from scalinglab.cli import tasks as tasks_cmds
     from scalinglab.cli import testtime as testtime_cmds
+    from scalinglab.cli import train as train_cmds
 
-    for module in (fit_cmds, isoflop_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, tasks_cmds):
+    for module in (fit_cmds, isoflop_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, tasks_cmds, train_cmds):
         module.register(app)
 
 

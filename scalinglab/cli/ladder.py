@@ -45,6 +45,14 @@ _DECAY = typer.Option(0.2, "--decay-fraction", help="wsd design: cooldown share 
                                                    "al. 2024: 0.2)")
 _MIN_TPP = typer.Option(0.0, "--min-tpp", help="wsd design: fewest tokens per parameter a point may have")
 _MAX_TPP = typer.Option(float("inf"), "--max-tpp", help="wsd design: most tokens per parameter a point may have")
+_EXECUTOR = typer.Option("local", "--executor", help="local (worker processes on this machine) or ray (tasks on a "
+                                                     "Ray cluster; pip install 'scalinglab\\[ray]')")
+_ADDRESS = typer.Option(None, "--address", help="ray executor: 'auto' (this machine's cluster) or HOST:PORT of its "
+                                                "head; default: start Ray on this machine")
+_CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= torch threads) per run")
+_GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
+_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow (written "
+                                           "under the ladder directory; pip install 'scalinglab\\[trackers]')")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
@@ -114,7 +122,9 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             trainer: str = typer.Option("torch", "--trainer", help="torch (real training) or synthetic (a known "
                                                                    "law, for trying the pipeline in seconds)"),
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
-            quiet: bool = typer.Option(False, "--quiet", help="no live progress bars")):
+            quiet: bool = typer.Option(False, "--quiet", help="no live progress bars"),
+            executor: str = _EXECUTOR, address: str = _ADDRESS, cpus_per_run: int = _CPUS_PER_RUN,
+            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO):
     """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
 
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
@@ -129,6 +139,11 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed,
                                   dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
+    trackers = tuple(t.strip() for t in log_to.split(",") if t.strip())
+    from scalinglab.ladder.trackers import check_trackers
+
+    check_trackers(trackers)
+    runner = _executor(executor, address, cpus_per_run, gpus_per_run, jobs, threads)  # fails fast, writes nothing
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)
@@ -144,7 +159,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     show_plan(todo, jobs, threads, console, store,
               eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
-                         show_progress=not quiet, console=console)
+                         show_progress=not quiet, console=console, executor=runner,
+                         log_to=trackers)
     console.print(f"{len(summary.done)} finished, {len(summary.interrupted)} interrupted, {len(summary.failed)} "
                   f"failed in {_duration(summary.wall_seconds)}")
     if summary.stopped:
@@ -152,6 +168,24 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
     if summary.failed:
         sys.exit(1)
+
+
+def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: int, threads: int):
+    """The executor behind `ladder run`; the Ray one joins its cluster now, so a bad address or an impossible
+    resource request is refused before the ladder is touched."""
+    from scalinglab.ladder.executor import LocalExecutor
+
+    if name == "local":
+        if address is not None or gpus_per_run:
+            raise InputError("--address and --gpus-per-run need --executor ray")
+        return LocalExecutor(jobs=jobs, threads=threads)
+    if name == "ray":
+        from scalinglab.ladder.ray_executor import RayExecutor
+
+        runner = RayExecutor(address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+        runner.connect()
+        return runner
+    raise InputError(f"unknown executor '{name}'; choose one of: local, ray")
 
 
 @ladder_app.command("status")

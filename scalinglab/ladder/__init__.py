@@ -1,5 +1,5 @@
 """Ladders of training runs: designs (grid, isoFLOP, Chinchilla multiples, WSD cooldown branches), the SQLite run store,
-the local executor.
+executors (local; Ray in ``scalinglab.ladder.ray_executor``, an optional extra), experiment trackers.
 
 The ladder sits between training and fitting: it imports ``scalinglab.train`` (configs, accounting, the trainer in
 worker processes) and exports a ``Runs`` table; it knows nothing about laws or plotting.

@@ -102,9 +102,20 @@ def _log_to(path) -> None:
 
 
 def _run_job(line: str, emit, should_stop) -> int:
-    """One job: 0 when it finished, ``EXIT_STOPPED`` when stopped, 1 when it failed (reported as ``error``)."""
     try:
         job = json.loads(line)
+    except ValueError as exc:
+        emit("error", message=f"unreadable job: {exc}")
+        return 1
+    return run_job(job, emit, should_stop)
+
+
+def run_job(job: dict, emit, should_stop) -> int:
+    """One job: 0 when it finished, ``EXIT_STOPPED`` when stopped, 1 when it failed (reported as ``error``).
+
+    ``emit(kind, **payload)`` reports events; the Ray executor calls this in its tasks with a job without ``log``
+    (its worker's output stays in Ray's logs)."""
+    try:
         _log_to(job.get("log"))
         from scalinglab.train.config import TrainConfig
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from scalinglab.errors import InputError
+from scalinglab.train import accel
 from scalinglab.train import checkpoint as ckpt
 from scalinglab.train.accounting import count_params, flops_per_token
 from scalinglab.train.config import TrainConfig
@@ -167,9 +168,8 @@ class _Run:
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
-        # fused: one kernel per parameter for the whole update instead of ~a dozen foreach passes over all of
-        # them; at 15k-100k parameters the optimiser step was ~8 % of a training step (benchmarks/train_speed.py)
-        return torch.optim.AdamW(groups, lr=self.plan.lr, betas=(self.cfg.beta1, self.cfg.beta2), fused=True)
+        return torch.optim.AdamW(groups, lr=self.plan.lr, betas=(self.cfg.beta1, self.cfg.beta2),
+                                 **accel.optimizer_options(self.device))
 
     def _restore(self) -> dict[str, Any]:
         state = ckpt.load_checkpoint(self.run_dir, map_location=self.device)
@@ -220,7 +220,7 @@ class _Run:
                 "torch_rng": torch.get_rng_state()}
 
     def _train_from(self, state: dict[str, Any]) -> None:
-        cfg, plan, model = self.cfg, self.plan, self.model
+        cfg, plan, model = self.cfg, self.plan, self._training_model()
         wall_start = time.perf_counter() - state["elapsed_s"]
         while state["step"] < plan.n_steps:
             step = state["step"]
@@ -228,13 +228,13 @@ class _Run:
             for group in self.opt.param_groups:
                 group["lr"] = lr
             t0 = time.perf_counter()
-            batch = torch.from_numpy(self.windows.batch(step * plan.batch_size, plan.batch_size)).to(self.device)
+            batch = self._batch(step).to(self.device)
             model.train()
             loss_sum = 0.0
             for chunk in batch.split(plan.micro_batch_size):
                 with self._autocast():
                     loss = model(chunk[:, :-1], chunk[:, 1:])
-                (loss * (chunk.shape[0] / plan.batch_size)).backward()
+                (loss * (chunk.shape[0] / batch.shape[0])).backward()
                 loss_sum += loss.item() * chunk.shape[0]
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
@@ -243,7 +243,7 @@ class _Run:
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             state["train_time_s"] += time.perf_counter() - t0
-            state["train_loss_sum"] += loss_sum / plan.batch_size
+            state["train_loss_sum"] += loss_sum / batch.shape[0]
             state["train_loss_count"] += 1
             state["step"] = step = step + 1
             if not math.isfinite(loss_sum):
@@ -267,11 +267,17 @@ class _Run:
                 if stopping:
                     return
 
+    # Hooks that scalinglab.train.distributed overrides: the module that trains (a DDP wrapper there) and this
+    # process's rows of the step's global batch.
+    def _training_model(self) -> torch.nn.Module:
+        return accel.maybe_compile(self.model, self.device)
+
+    def _batch(self, step: int) -> torch.Tensor:
+        return torch.from_numpy(self.windows.batch(step * self.plan.batch_size, self.plan.batch_size))
+
     def _autocast(self):
         """bf16 autocast on CUDA (matmuls in bf16, reductions and the loss in fp32); plain fp32 on CPU."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
+        return accel.precision(self.device)
 
     @torch.inference_mode()
     def _evaluate(self, state: dict[str, Any], elapsed_s: float) -> None:
