@@ -49,3 +49,26 @@ def test_plan_prints_runs_flops_and_wall_time(capsys):
     out = capsys.readouterr().out
     expected = len(isoflop([1e11, 1e12], points=3, ctx=ShapeContext(seq_len=128, positions="rotary")))
     assert f"{expected} runs" in out and "estimated wall time" in out and "1.0 decades" in out
+
+
+FAILING_TRAINER = "scalinglab.ladder.no_such_module:train"  # every run fails in its worker (ModuleNotFoundError)
+TINY = ["--budgets", "2.5e10", "--points", "2", "--span", "1.5", "--seq-len", "64", "--positions", "rotary"]
+
+
+def test_a_rerun_lists_failed_runs_with_their_reasons_and_exits_non_zero(tmp_path, capsys):
+    ladder = str(tmp_path / "l")
+    assert main(["ladder", "run", ladder, *TINY, "--trainer", FAILING_TRAINER, "--jobs", "1", "--quiet"]) == 1
+    capsys.readouterr()
+    # Before the fix the rerun printed "all 0 runs are finished; nothing to do" and exited 0.
+    assert main(["ladder", "run", ladder, "--quiet"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "nothing to do" not in out
+    assert "2 failed" in out and out.count("ModuleNotFoundError") == 2 and "--retry-failed" in out
+
+
+def test_retry_failed_runs_the_failed_runs_again(tmp_path, capsys):
+    ladder = str(tmp_path / "l")
+    assert main(["ladder", "run", ladder, *TINY, "--trainer", FAILING_TRAINER, "--jobs", "1", "--quiet"]) == 1
+    assert main(["ladder", "run", ladder, "--retry-failed", "--trainer", "synthetic", "--quiet"]) == 0
+    assert main(["ladder", "run", ladder, "--quiet"]) == 0
+    assert "all 2 runs are finished" in capsys.readouterr().out

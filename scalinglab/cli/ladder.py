@@ -120,6 +120,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     statuses = ("pending", "interrupted", "running") + (("failed",) if retry_failed else ())
     todo = [RunSpec.from_dict(r.spec) for r in store.runs(statuses)]
     if not todo:
+        if _report_failures(store, console, ladder_dir):
+            sys.exit(1)
         console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
         return
     saved = store.get_meta("settings", {})
@@ -132,8 +134,19 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if summary.stopped:
         console.print("stopped; run the same command again to resume")
         sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
-    if summary.failed:
+    if _report_failures(store, console, ladder_dir):
         sys.exit(1)
+
+
+def _report_failures(store, console: Console, ladder_dir: Path) -> int:
+    """List the ladder's failed runs with their reasons (failures from earlier invocations too); returns how many."""
+    failures = store.failures()
+    if failures:
+        console.print(f"{len(failures)} failed run(s); fix the cause, then `scalinglab ladder run {ladder_dir} "
+                      "--retry-failed`:", markup=False, highlight=False)
+        for run_id, reason in failures:
+            console.print(f"  {run_id}: {reason}", markup=False, highlight=False)
+    return len(failures)
 
 
 @ladder_app.command("status")
