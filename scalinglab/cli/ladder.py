@@ -103,7 +103,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
     design options to resume.
     """
-    from scalinglab.ladder import RunStore, register, run_ladder
+    from scalinglab.ladder import LadderSettings, RunStore, register, run_ladder
     from scalinglab.ladder.design import RunSpec
 
     console = Console()
@@ -111,6 +111,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed)
+        _check_corpus(settings, specs, trainer, console)
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)
@@ -125,6 +126,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
         return
     saved = store.get_meta("settings", {})
+    if not has_design:  # resuming: the corpus may have moved or changed since the ladder was created
+        _check_corpus(LadderSettings(**saved), todo, trainer, console)
     show_plan(todo, jobs, threads, console, store,
               eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
@@ -136,6 +139,15 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
     if _report_failures(store, console, ladder_dir):
         sys.exit(1)
+
+
+def _check_corpus(settings, specs, trainer: str, console: Console) -> None:
+    """Refuse a corpus the runs cannot use before anything is written (one line, exit 2); say how often it repeats."""
+    from scalinglab.ladder.preflight import check_corpus
+
+    check = check_corpus(settings, specs, trainer)
+    if check is not None:
+        console.print(check.summary(), markup=False, highlight=False)
 
 
 def _report_failures(store, console: Console, ladder_dir: Path) -> int:
