@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -30,6 +31,43 @@ from scalinglab.cli import main
 
 EXAMPLES = int(os.environ.get("SCALINGLAB_FUZZ_EXAMPLES", 300))  # per command family (fewer for a quick local look)
 
+# --- known bugs, owned elsewhere ----------------------------------------------------------------------------------
+def _refused(probe) -> bool:
+    """Whether ``probe()`` refuses its input with InputError (the fixed behaviour) rather than warn or go on."""
+    from scalinglab.errors import InputError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            probe()
+        except InputError:
+            return True
+        except RuntimeWarning:
+            return False
+    return False
+
+
+def _derived_overflow_probe():
+    from scalinglab.laws.forms import complete_inputs
+
+    complete_inputs(n_params=1e308, n_tokens=1e308)
+
+
+# Issue 16.1 (owner "runs", fixed on wip-runs): C = 6·N·D derived from N = D = 1e308 overflows with a RuntimeWarning.
+# Until that fix is merged, values whose products overflow stay out of the generated input; once it is, they are in.
+DERIVED_OVERFLOW_REFUSED = _refused(_derived_overflow_probe)
+HUGE = math.inf if DERIVED_OVERFLOW_REFUSED else 1e100
+
+
+def _not_huge(text: str) -> bool:
+    """Outside (1/HUGE, HUGE) in magnitude, other than 0 and inf: products or ratios of two such values overflow."""
+    try:
+        x = abs(float(text))
+    except ValueError:
+        return True
+    return x in (0.0, math.inf) or x != x or 1.0 / HUGE <= x <= HUGE
+
+
 # --- values as a user might type them ---------------------------------------------------------------------------
 EXTREME_TEXT = ["1e308", "-1e308", "1.7976931348623157e308", "5e-324", "-5e-324", "2.2250738585072014e-308", "0",
                 "-0", "0.0", "-1", "-3.5e10", "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e400", "-1e400",
@@ -39,7 +77,7 @@ numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.floats(min_value=1e-3, max_value=1e13).map(lambda x: f"{x:.6g}"),
     st.integers(min_value=-10**20, max_value=10**20).map(str),
-)
+).filter(_not_huge)
 counts_text = st.one_of(st.sampled_from(["0", "1", "2", "3", "-1", "1e3", "nan", "", "x"]),
                         st.integers(min_value=-5, max_value=10**12).map(str))
 
@@ -102,9 +140,12 @@ def _write(folder: Path, name: str, data: bytes) -> str:
 
 # --- command families: folder → strategy of argv ----------------------------------------------------------------
 @st.composite
-def fit_argv(draw, folder: Path):
+def runs_table_argv(draw, folder: Path):
+    """fit, backtest and report: the commands that read a Runs table (report, with its figures, 1 call in 6)."""
+    command = draw(st.sampled_from(["fit", "fit", "fit", "backtest", "backtest", "report"]))
+    if command == "report":
+        return draw(report_argv(folder))
     path = _write(folder, draw(st.sampled_from(["runs.csv", "runs.tsv", "runs.txt"])), draw(runs_tables))
-    command = draw(st.sampled_from(["fit", "backtest"]))
     if command == "fit":
         opts = {"--law": st.sampled_from(LAWS), "--loss": st.sampled_from(["huber", "ls", "l1"]),
                 "--delta": numbers, "--asymmetry": numbers, "--bootstrap": SMALL_BOOTSTRAP, "--level": numbers,
@@ -159,7 +200,7 @@ def plan_argv(draw, folder: Path):
 
 
 @st.composite
-def testtime_argv(draw, folder: Path):
+def coverage_argv(draw, folder: Path):
     path = _write(folder, "counts.csv", draw(counts_tables))
     ints = st.one_of(counts_text, st.lists(counts_text, min_size=1, max_size=3).map(",".join))
     opts = {"--k": ints, "--extrapolate": ints, "--level": numbers, "--seed": counts_text, "--json": None}
@@ -178,8 +219,8 @@ def ladder_plan_argv(draw, folder: Path):
     return ["ladder", "plan", *_options(opts, draw)]
 
 
-FAMILIES = {"fit/backtest": fit_argv, "report": report_argv, "predict/optimal": law_argv, "plan": plan_argv,
-            "testtime fit": testtime_argv, "ladder plan": ladder_plan_argv}
+FAMILIES = {"fit/backtest/report": runs_table_argv, "predict/optimal": law_argv, "plan": plan_argv,
+            "testtime fit": coverage_argv, "ladder plan": ladder_plan_argv}
 
 
 # --- the property -----------------------------------------------------------------------------------------------
@@ -224,3 +265,12 @@ def test_every_command_ends_in_exit_0_or_2_with_one_line(family):
             check_outcome(argv, *run_cli(argv))
 
     property()
+
+
+@pytest.mark.xfail(not DERIVED_OVERFLOW_REFUSED, strict=True,
+                   reason="issue 16.1 (runs): derived C = 6·N·D overflows with a RuntimeWarning; fixed on wip-runs")
+@pytest.mark.parametrize("argv", [["predict", "--N", "1e308", "--D", "1e308"],
+                                  ["predict", "--C", "1e308", "--N", "1e-308"]])
+def test_derived_inputs_that_overflow_are_refused(argv):
+    code, out, err = run_cli(argv)
+    assert code == 2 and err.startswith("error:")
