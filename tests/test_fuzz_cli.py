@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from scalinglab.cli import main
@@ -107,26 +107,51 @@ def table_text(draw, headers=HEADERS, plausible=None) -> bytes:
     return ("\ufeff" if draw(st.booleans()) else "").encode() + text.encode("utf-8")
 
 
-RUNS_PLAUSIBLE = {"N": (1e4, 1e11), "params": (1e4, 1e11), "D": (1e5, 1e13), "tokens": (1e5, 1e13),
-                  "loss": (1.5, 8.0), "C": (1e12, 1e24), "unique_tokens": (1e5, 1e12)}
-runs_tables = st.one_of(
-    table_text(),
-    table_text(headers=["N", "D", "loss", "C", "unique_tokens", "seed"], plausible=RUNS_PLAUSIBLE),
-    table_text(headers=["params", "tokens", "loss"], plausible=RUNS_PLAUSIBLE),
-)
-COUNTS_PLAUSIBLE = {"n": (1, 200), "correct": (0, 50)}
-counts_tables = st.one_of(
-    table_text(headers=["model", "problem", "n", "correct", "n_params", "x"]),
-    table_text(headers=["model", "problem", "n", "correct"], plausible=COUNTS_PLAUSIBLE),
-)
+@st.composite
+def plausible_text(draw, core, extra, cell, min_rows=5) -> bytes:
+    """Mostly well-formed: the ``core`` columns (and some of ``extra``), ``cell(draw, column, row)`` values with one
+    cell in ten extreme; a comma or tab, BOM and CRLF as they come. Such tables get past validation to the fit."""
+    cols = list(core) + draw(st.lists(st.sampled_from(extra), max_size=2, unique=True))
+    n = draw(st.integers(min_value=min_rows, max_value=9))
+    rows = []
+    for i in range(n):
+        row: dict = {}
+        for c in cols:
+            row[c] = draw(numbers) if draw(st.integers(0, 39)) == 17 else cell(draw, c, i, row)  # ~1 in 40 extreme
+        rows.append(list(row.values()))
+    sep, eol = draw(st.sampled_from([",", ",", ",", "\t"])), draw(st.sampled_from(["\n", "\r\n"]))
+    text = eol.join([sep.join(cols)] + [sep.join(r) for r in rows]) + eol
+    return ("\ufeff" if draw(st.booleans()) else "").encode() + text.encode("utf-8")
+
+
+def _run_cell(draw, col, i, row):
+    lo, hi = {"N": (1e4, 1e11), "D": (1e5, 1e13), "C": (1e12, 1e24), "unique_tokens": (1e5, 1e12),
+              "seed": (0, 3)}.get(col, (1.5, 8.0))
+    return f"{draw(st.floats(min_value=lo, max_value=hi)):.6g}"
+
+
+def _count_cell(draw, col, i, row):
+    if col == "model":
+        return draw(st.sampled_from(["m1", "m1", "m2", "ñ"]))
+    if col == "problem":
+        return str(i)
+    if col == "correct" and row.get("n", "").isdigit():
+        return str(draw(st.integers(min_value=0, max_value=int(row["n"]))))
+    return str(draw(st.integers(min_value=1, max_value=200)) if col == "n" else draw(st.floats(1e6, 1e12)))
+
+
+runs_tables = st.one_of(table_text(), plausible_text(["N", "D", "loss"], ["C", "unique_tokens", "seed"], _run_cell))
+counts_tables = st.one_of(table_text(headers=["model", "problem", "n", "correct", "n_params", "x"]),
+                          plausible_text(["model", "problem", "n", "correct"], ["n_params"], _count_cell, 2))
 LAWS = ["chinchilla", "kaplan", "kaplan_n", "kaplan_d", "kaplan_c", "saturating", "data_constrained", "nope"]
 SMALL_BOOTSTRAP = st.sampled_from(["0", "1", "2", "3", "-1", "0.5", "x"])  # huge counts: see KNOWN_BUGS
 
 
-def _options(pairs: dict, draw) -> list[str]:
-    """A random subset of ``--option value`` pairs (value None: a flag)."""
+def _options(pairs: dict, draw, max_size: int | None = None) -> list[str]:
+    """A random subset of ``--option value`` pairs (value None: a flag); a later one overrides an earlier one."""
     argv = []
-    for flag in draw(st.lists(st.sampled_from(sorted(pairs)), max_size=len(pairs), unique=True)):
+    size = len(pairs) if max_size is None else max_size
+    for flag in draw(st.lists(st.sampled_from(sorted(pairs)), max_size=size, unique=True)):
         value = pairs[flag]
         argv += [flag] if value is None else [flag, draw(value)]
     return argv
@@ -194,8 +219,17 @@ PLAN_OPTIONS = {
 }
 
 
+VALID_PLANS = [["--flops", "1e25"], ["--accelerator", "h100", "--count", "8000", "--days", "90", "--params", "1.8e12"],
+               ["--target-loss", "2.0", "--inference-tokens", "2e12"], ["--flops", "1e22", "--unique-tokens", "25e9"],
+               ["--params", "70e9", "--layers", "80", "--d-model", "8192", "--heads", "64", "--seq-len", "4096",
+                "--accelerator", "h100", "--memory", "--dp", "64", "--zero", "3"], ["--params", "7e9", "--tokens", "1e12"]]
+
+
 @st.composite
 def plan_argv(draw, folder: Path):
+    """Half the time a valid request with one or two options changed, so the planning code runs, not only checks."""
+    if draw(st.booleans()):
+        return ["plan", *draw(st.sampled_from(VALID_PLANS)), *_options(PLAN_OPTIONS, draw, max_size=2)]
     return ["plan", *_options(PLAN_OPTIONS, draw)]
 
 
@@ -216,7 +250,10 @@ def ladder_plan_argv(draw, folder: Path):
             "--span": numbers, "--multiples": spans, "--seq-len": st.sampled_from(["16", "64", "0", "-1", "1e9"]),
             "--positions": st.sampled_from(["learned", "rotary", "sideways"]),
             "--tokenizer": st.sampled_from(["byte", "morse"]), "--jobs": counts_text, "--json": None}
-    return ["ladder", "plan", *_options(opts, draw)]
+    base = draw(st.sampled_from([[], ["--budgets", "1e11:1e12:2", "--points", "3", "--seq-len", "64"],
+                                 ["--design", "grid", "--sizes", "5e4,1e5", "--tokens-per-param", "10,20"],
+                                 ["--design", "chinchilla", "--sizes", "5e4:2e5:2"], ["--preset", "tiny"]]))
+    return ["ladder", "plan", *base, *_options(opts, draw, max_size=2 if base else None)]
 
 
 FAMILIES = {"fit/backtest/report": runs_table_argv, "predict/optimal": law_argv, "plan": plan_argv,
@@ -262,7 +299,9 @@ def test_every_command_ends_in_exit_0_or_2_with_one_line(family):
     def property(data):
         with tempfile.TemporaryDirectory() as tmp:
             argv = data.draw(FAMILIES[family](Path(tmp)), label="argv")
-            check_outcome(argv, *run_cli(argv))
+            code, out, err = run_cli(argv)
+            event(f"{argv[0]} exit {code}")  # --hypothesis-show-statistics: how many got past validation
+            check_outcome(argv, code, out, err)
 
     property()
 
