@@ -1,5 +1,6 @@
 """`scalinglab ladder …` and `scalinglab demo` on bad input: one line on stderr, exit code 2, nothing written."""
 
+import numpy as np
 import pytest
 
 from scalinglab.cli import main
@@ -66,3 +67,72 @@ def test_wsd_design_beyond_the_window_or_corpus_is_refused_at_plan_time(extra, m
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+FAILING_TRAINER = "scalinglab.ladder.no_such_module:train"  # every run fails in its worker (ModuleNotFoundError)
+TINY = ["--budgets", "2.5e10", "--points", "2", "--span", "1.5", "--seq-len", "64", "--positions", "rotary"]
+
+
+def _text_corpus(path, n_bytes):
+    words = ["scaling", "law", "token", "model", "loss", "compute", "data", "the", "of", "a"]
+    rng = np.random.default_rng(0)
+    text = " ".join(rng.choice(words, size=n_bytes // 4))[:n_bytes]
+    path.write_text(text)
+    return path
+
+
+def test_an_unreadable_corpus_is_one_line_and_exit_2_before_the_ladder_exists(tmp_path, capsys):
+    corpus = tmp_path / "random.bin"
+    corpus.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes() + b"\0")
+    # Before the fix the runs were registered and started, each failed in its worker, and the command exited 1.
+    assert main(["ladder", "run", str(tmp_path / "l"), *TINY, "--corpus", str(corpus), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "random.bin" in err and "not a text, JSONL or Parquet file" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "l").exists()
+
+
+def test_a_corpus_too_small_for_a_sequence_is_refused_naming_the_corpus(tmp_path, capsys):
+    corpus = _text_corpus(tmp_path / "tiny.txt", 3000)  # 15-token blocks of 3000 bytes: held-out < one sequence
+    assert main(["ladder", "run", str(tmp_path / "l"), *TINY, "--corpus", str(corpus), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tiny.txt" in err and "fewer than one sequence" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "l").exists()
+
+
+def test_the_corpus_check_says_how_many_epochs_the_longest_run_makes(tmp_path):
+    from scalinglab.ladder import LadderSettings
+    from scalinglab.ladder.preflight import check_corpus
+
+    n_bytes = 100_000
+    settings = LadderSettings(corpus=str(_text_corpus(tmp_path / "c.txt", n_bytes)), seq_len=64,
+                              positions="rotary", eval_tokens=1024)
+    specs = isoflop([2.5e10], points=2, span=1.5, ctx=settings.shape_context())
+    check = check_corpus(settings, specs)
+    longest = max(s.n_tokens for s in specs)
+    # Byte tokens: the training split is the 99 % of the text not held out (val_fraction 0.01), less a partial window.
+    assert longest / (0.99 * n_bytes) <= check.epochs <= longest / (0.97 * n_bytes)
+    assert check.epochs > 1 and f"{check.epochs:.1f} epochs" in check.summary()
+    assert check_corpus(settings, specs, trainer="synthetic") is None  # the synthetic trainer reads no data
+
+
+def test_a_rerun_lists_failed_runs_with_their_reasons_and_exits_non_zero(tmp_path, capsys):
+    ladder = str(tmp_path / "l")
+    corpus = str(_text_corpus(tmp_path / "c.txt", 100_000))
+    assert main(["ladder", "run", ladder, *TINY, "--corpus", corpus, "--trainer", FAILING_TRAINER, "--jobs", "1",
+                 "--quiet"]) == 1
+    capsys.readouterr()
+    # Before the fix the rerun printed "all 0 runs are finished; nothing to do" and exited 0.
+    assert main(["ladder", "run", ladder, "--quiet"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "nothing to do" not in out
+    assert "2 failed" in out and out.count("ModuleNotFoundError") == 2 and "--retry-failed" in out
+
+
+def test_retry_failed_runs_the_failed_runs_again(tmp_path, capsys):
+    ladder = str(tmp_path / "l")
+    corpus = str(_text_corpus(tmp_path / "c.txt", 100_000))
+    assert main(["ladder", "run", ladder, *TINY, "--corpus", corpus, "--trainer", FAILING_TRAINER, "--jobs", "1",
+                 "--quiet"]) == 1
+    assert main(["ladder", "run", ladder, "--retry-failed", "--trainer", "synthetic", "--quiet"]) == 0
+    assert main(["ladder", "run", ladder, "--quiet"]) == 0
+    assert "all 2 runs are finished" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """`scalinglab plan`: JSON for machines, readable tables, and bad input → one line on stderr and exit code 2."""
 
 import json
+import math
 
 import pytest
 
@@ -102,3 +103,24 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, args, fragment):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and fragment in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_model_that_does_not_fit_its_cluster_is_flagged_with_the_device_count_that_would(capsys):
+    # Issue 16.6: this plan used to print 5,699 tokens and $72 with no word about memory.
+    args = ["--params", "1e15", "--accelerator", "h100", "--count", "1", "--days", "1"]
+    assert main(["plan", *args]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "does not fit" in text and "too few" in text
+    out = _run_json(capsys, *args)
+    # 16 bytes per parameter (mixed-precision Adam, ZeRO Sec. 3.1) sharded over the fewest 80 GB H100s.
+    assert out["memory"]["fits"] is False
+    assert out["memory"]["fix"]["n_devices"] == math.ceil(16 * 1e15 / 80e9)
+    assert any("does not fit" in w for w in out["warnings"])
+
+
+def test_tokens_below_one_batch_are_flagged_and_a_plan_that_fits_has_no_warnings(capsys):
+    out = _run_json(capsys, "--params", "1e12", "--accelerator", "h100", "--count", "1000", "--days", "1e-5")
+    assert out["cluster"]["n_tokens"] < 1000 * 2048  # one 2048-token sequence per data-parallel rank
+    assert any("less than one batch" in w for w in out["warnings"])
+    fine = _run_json(capsys, "--params", "1e9", "--accelerator", "h100", "--count", "8", "--days", "1")
+    assert fine["memory"]["fits"] is True and fine["warnings"] == []

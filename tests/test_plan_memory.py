@@ -73,3 +73,26 @@ def test_bad_parallelism_rejected(kwargs):
 def test_activation_memory_needs_the_shape():
     with pytest.raises(InputError, match="n_layers"):
         memory_per_device(ModelSpec(7e9), Parallelism(), H100_BYTES)
+
+
+def test_the_smallest_fitting_layout_fits_and_one_rank_fewer_does_not():
+    report = memory_per_device(LLAMA2_70B, Parallelism(), H100_BYTES)
+    fix = report.fix
+    assert fix is not None and fix.total_bytes <= H100_BYTES
+    again = memory_per_device(LLAMA2_70B, fix.parallelism, H100_BYTES, recompute=fix.recompute)
+    assert again.fits and again.total_bytes == pytest.approx(fix.total_bytes)
+    fewer = Parallelism(**{**vars(fix.parallelism), "dp": fix.parallelism.dp - 1})
+    assert not memory_per_device(LLAMA2_70B, fewer, H100_BYTES, recompute=fix.recompute).fits
+
+
+def test_without_a_shape_the_report_counts_model_states_and_says_so():
+    # 16 bytes per parameter of mixed-precision Adam (ZeRO, Sec. 3.1): 7e9 parameters need 112 GB on one device.
+    report = memory_per_device(ModelSpec(7e9), Parallelism(), H100_BYTES, require_shape=False)
+    assert not report.activations_counted and report.total_bytes == pytest.approx(16 * 7e9)
+    assert not report.fits and report.fix.parallelism.n_devices == 2  # ZeRO 3 over 2 ranks: 56 GB each
+    assert memory_per_device(ModelSpec(7e9), Parallelism(), None, require_shape=False).fits is None
+
+
+def test_activations_too_large_for_any_layout_leave_no_fix():
+    huge_batch = memory_per_device(LLAMA2_70B, Parallelism(), H100_BYTES, micro_batch_size=4096)
+    assert not huge_batch.fits and huge_batch.fix is None

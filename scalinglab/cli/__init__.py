@@ -6,6 +6,7 @@ one-line message on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import typer
@@ -38,6 +39,13 @@ def _register_all() -> None:
 _register_all()
 
 
+@functools.lru_cache(maxsize=1)
+def _command():
+    # Typer builds the click command from every function signature on each call (~60 ms); build it once, so that
+    # in-process callers (tests, the fuzz test's thousands of calls) pay it once.
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Returns the exit code when called with ``argv`` (tests); exits the process otherwise.
 
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         # Outside standalone mode the parser returns a command's exit code (typer.Exit) instead of raising it.
-        result = app(args=argv, prog_name="scalinglab", standalone_mode=False)
+        result = _command().main(args=argv, prog_name="scalinglab", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

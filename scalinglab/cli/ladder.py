@@ -130,7 +130,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
     design options to resume.
     """
-    from scalinglab.ladder import RunStore, register, run_ladder
+    from scalinglab.ladder import LadderSettings, RunStore, register, run_ladder
     from scalinglab.ladder.design import RunSpec
 
     console = Console()
@@ -139,6 +139,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed,
                                   dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
+        _check_corpus(settings, specs, trainer, console)
     trackers = tuple(t.strip() for t in log_to.split(",") if t.strip())
     from scalinglab.ladder.trackers import check_trackers
 
@@ -153,9 +154,13 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     statuses = ("pending", "interrupted", "running") + (("failed",) if retry_failed else ())
     todo = [RunSpec.from_dict(r.spec) for r in store.runs(statuses)]
     if not todo:
+        if _report_failures(store, console, ladder_dir):
+            sys.exit(1)
         console.print(f"all {store.counts()['done']} runs are finished; nothing to do")
         return
     saved = store.get_meta("settings", {})
+    if not has_design:  # resuming: the corpus may have moved or changed since the ladder was created
+        _check_corpus(LadderSettings(**saved), todo, trainer, console)
     show_plan(todo, jobs, threads, console, store,
               eval_tokens=saved.get("evals_per_run", 0) * saved.get("eval_tokens", 0))
     summary = run_ladder(store, jobs=jobs, threads=threads, trainer=trainer, retry_failed=retry_failed,
@@ -166,7 +171,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if summary.stopped:
         console.print("stopped; run the same command again to resume")
         sys.exit(130)  # SystemExit: main() runs click with standalone_mode=False
-    if summary.failed:
+    if _report_failures(store, console, ladder_dir):
         sys.exit(1)
 
 
@@ -186,6 +191,26 @@ def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: in
         runner.connect()
         return runner
     raise InputError(f"unknown executor '{name}'; choose one of: local, ray")
+
+
+def _check_corpus(settings, specs, trainer: str, console: Console) -> None:
+    """Refuse a corpus the runs cannot use before anything is written (one line, exit 2); say how often it repeats."""
+    from scalinglab.ladder.preflight import check_corpus
+
+    check = check_corpus(settings, specs, trainer)
+    if check is not None:
+        console.print(check.summary(), markup=False, highlight=False)
+
+
+def _report_failures(store, console: Console, ladder_dir: Path) -> int:
+    """List the ladder's failed runs with their reasons (failures from earlier invocations too); returns how many."""
+    failures = store.failures()
+    if failures:
+        console.print(f"{len(failures)} failed run(s); fix the cause, then `scalinglab ladder run {ladder_dir} "
+                      "--retry-failed`:", markup=False, highlight=False)
+        for run_id, reason in failures:
+            console.print(f"  {run_id}: {reason}", markup=False, highlight=False)
+    return len(failures)
 
 
 @ladder_app.command("status")

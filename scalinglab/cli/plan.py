@@ -11,7 +11,7 @@ from rich.table import Table
 from scalinglab.cli.common import law_option
 from scalinglab.errors import InputError
 from scalinglab.plan.cluster import ClusterAssumptions
-from scalinglab.plan.memory import Parallelism
+from scalinglab.plan.memory import MemoryReport, Parallelism, format_bytes
 from scalinglab.plan.planner import Plan, PlanRequest, make_plan
 
 _DEFAULTS = ClusterAssumptions()
@@ -89,15 +89,33 @@ def _render(plan: Plan, console: Console) -> None:
             ("assumptions", f"MFU {s.mfu:g}, PUE {s.pue:g}, server overhead {s.server_overhead:g}×, "
                             f"power utilisation {s.power_utilisation:g}, {s.precision}")]))
     if plan.memory is not None:
-        m = plan.memory
-        rows = [(k.replace("_", " "), _fmt(v / 1e9, "GB")) for k, v in m.terms_bytes.items()]
-        p = m.parallelism
-        rows += [("total per device", _fmt(m.total_bytes / 1e9, "GB")),
-                 ("device memory", _fmt(m.capacity_bytes / 1e9, "GB")),
-                 ("fits", "yes" if m.fits else f"NO — largest term: {m.largest_term.replace('_', ' ')}"),
-                 ("layout", f"TP {p.tp} × PP {p.pp} × DP {p.dp} (EP {p.ep}), ZeRO {p.zero_stage}, "
-                            f"recompute {m.recompute}, {m.optimizer} = {p.n_devices} devices")]
-        console.print(_table("Memory per device", rows))
+        _render_memory(plan.memory, console)
+    for warning in plan.warnings:
+        console.print(f"warning: {warning}", style="bold red", markup=False, highlight=False)
+
+
+def _render_memory(m: MemoryReport, console: Console) -> None:
+    rows = [(k.replace("_", " "), format_bytes(v)) for k, v in m.terms_bytes.items()]
+    if not m.activations_counted:
+        rows.append(("activations", "not counted (give --layers, --d-model, --heads, --seq-len)"))
+    if m.fits is None:
+        verdict = "unknown: give --accelerator"
+    elif m.fits:
+        verdict = "yes" if m.activations_counted else "yes, for the model states"
+    else:
+        verdict = f"NO — largest term: {m.largest_term.replace('_', ' ')}"
+    p = m.parallelism
+    rows += [("total per device", format_bytes(m.total_bytes)),
+             ("device memory", "n/a" if m.capacity_bytes is None else format_bytes(m.capacity_bytes)),
+             ("fits", verdict),
+             ("layout", f"TP {p.tp} × PP {p.pp} × DP {p.dp:,} (EP {p.ep}), ZeRO {p.zero_stage}, "
+                        f"recompute {m.recompute}, {m.optimizer} = {p.n_devices:,} devices")]
+    if m.fits is False:
+        rows.append(("smallest layout that fits", "none (activations alone are too large)" if m.fix is None
+                     else m.fix.describe()))
+    if m.batch_tokens is not None:
+        rows.append(("one batch (a sequence per DP rank)", _fmt(m.batch_tokens, "tokens")))
+    console.print(_table("Memory per device", rows))
 
 
 def plan_cmd(

@@ -253,7 +253,9 @@ def parse_numbers(text: str, name: str) -> list[float]:
     try:
         if ":" in text:
             lo, hi, k = text.split(":")
-            return [float(x) for x in np.geomspace(float(lo), float(hi), int(k))]
+            if not 1 <= int(k) <= 1000:  # a ladder of more values than that is a typo, and would not fit in memory
+                raise InputError(f"{name}: the count in lo:hi:count must be 1 … 1000, got {k}")
+            return [float(x) for x in np.geomspace(require_positive(name, lo), require_positive(name, hi), int(k))]
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{name}: cannot read {text!r}; use a comma list like 1e11,1e12 or lo:hi:count") from None

@@ -223,7 +223,13 @@ class RunStore:
             db.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
                        (status, None if error is None else " ".join(str(error).split())[:500], time.time(), run_id))
 
+    def failures(self) -> list[tuple[str, str]]:
+        """``(run_id, reason)`` of every failed run, in ladder order: what a rerun must report before anything else."""
+        rows = self._db.execute("SELECT run_id, error FROM runs WHERE status = 'failed' ORDER BY position").fetchall()
+        return [(run_id, error or "no reason recorded") for run_id, error in rows]
+
     def retry_failed(self) -> int:
+        """Reset failed runs for another attempt; they resume from their last checkpoint, if any."""
         with self._transaction() as db:
             return db.execute("UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status = 'failed'",
                               (time.time(),)).rowcount

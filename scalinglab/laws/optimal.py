@@ -53,6 +53,8 @@ def compute_optimal(law: Law, flops, **extra) -> Allocation:
             raise InputError(f"law 'chinchilla' with alpha={law.alpha:.3g}, beta={law.beta:.3g} has no compute-optimal "
                              "allocation: both exponents must be > 0")
         N = law.optimal_n_params(C)
+        if not (np.all(N >= 1.0) and np.all(C / FLOPS_PER_PARAM_TOKEN >= N)):  # N_opt or D_opt below one
+            raise InputError(f"FLOP budget {float(np.min(C)):.3g} is too small to allocate (under 1 parameter or token)")
         D = C / (FLOPS_PER_PARAM_TOKEN * N)
         return Allocation(C, N, D, law.predict(n_params=N, n_tokens=D), "closed form (Hoffmann et al. 2022 Eq. 4)")
     missing = [k for k in law.inputs if k not in ("n_params", "n_tokens") and k not in extra]

@@ -94,6 +94,11 @@ def inference_aware(law: Law, target_loss: float, inference_tokens: float = 0.0)
     floor = getattr(law, "E", None)
     if floor is not None and loss <= floor:
         raise InputError(f"infeasible: target loss {loss:g} is at or below the law's irreducible loss E = {floor:.4g}")
+    if set(law.inputs) <= {"n_params", "n_tokens"}:  # a target even a 1-parameter, 1-token model beats: no optimum
+        ceiling = float(law.predict(n_params=1.0, n_tokens=1.0))
+        if loss >= ceiling:
+            raise InputError(f"target loss {loss:g} is above the law's loss for 1 parameter and 1 token "
+                             f"({ceiling:.4g}): any model reaches it")
     n, d = _optimum(law, loss, d_inf)
     n0, d0 = _optimum(law, loss, 0.0) if d_inf > 0 else (n, d)
     return InferenceAwarePlan(

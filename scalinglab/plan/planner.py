@@ -24,7 +24,7 @@ from scalinglab.plan.cluster import ClusterAssumptions, ClusterPlan, plan_cluste
 from scalinglab.plan.data_constrained import DataConstrainedPlan, data_constrained_optimal
 from scalinglab.plan.flops import ModelSpec, TrainingFlops, training_flops
 from scalinglab.plan.inference_aware import InferenceAwarePlan, inference_aware
-from scalinglab.plan.memory import OPTIMIZERS, MemoryReport, Parallelism, memory_per_device
+from scalinglab.plan.memory import OPTIMIZERS, MemoryReport, Parallelism, memory_per_device, memory_warnings
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Plan:
     cluster: ClusterPlan | None = None
     memory: MemoryReport | None = None
     model: ModelSpec | None = None
+    warnings: tuple[str, ...] = ()  # what stops the plan from running as given (does not fit, below one batch)
 
     def to_dict(self) -> dict:
         out: dict = {"law": {"name": self.law.name, "params": self.law.params()}}
@@ -81,6 +82,7 @@ class Plan:
         if self.model is not None:
             out["model"] = {k: getattr(self.model, k) for k in ("n_params", "n_params_active", "n_layers", "d_model",
                                                                  "n_heads", "seq_len", "n_experts", "experts_per_token")}
+        out["warnings"] = list(self.warnings)
         return out
 
 
@@ -166,15 +168,23 @@ def make_plan(req: PlanRequest) -> Plan:
     elif req.unique_tokens is not None and workload is None:
         raise InputError("--unique-tokens needs a compute budget: --flops, or --accelerator with --count and --days")
 
-    if req.memory:
-        if model is None or acc is None:
-            raise InputError("--memory needs --params with the model's shape and an --accelerator (device memory)")
-        if req.optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer '{req.optimizer}'; known: {', '.join(OPTIMIZERS)}")
-        sections["memory"] = memory_per_device(model, req.parallelism, acc.memory_bytes,
+    if req.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer '{req.optimizer}'; known: {', '.join(OPTIMIZERS)}")
+    if req.memory and (model is None or acc is None):
+        raise InputError("--memory needs --params with the model's shape and an --accelerator (device memory)")
+    if model is not None:  # every plan with a model size states its memory per device, asked for or not
+        cluster = sections.get("cluster")
+        layout = req.parallelism
+        if not req.memory and layout == Parallelism() and cluster is not None:
+            layout = Parallelism(dp=cluster.count)  # default: plain data parallelism over the whole cluster
+        sections["memory"] = memory_per_device(model, layout, None if acc is None else acc.memory_bytes,
                                                micro_batch_size=req.micro_batch_size, recompute=req.recompute,
-                                               precision=OPTIMIZERS[req.optimizer])
+                                               precision=OPTIMIZERS[req.optimizer], require_shape=req.memory)
     if not sections:
         raise InputError("nothing to plan: give --flops, --params with --tokens, --target-loss, or --accelerator "
                          "with --count and --days")
-    return Plan(law=law, model=model, **sections)
+    training = sections.get("training")
+    tokens = training.n_tokens if training is not None else getattr(sections.get("cluster"), "n_tokens", None)
+    warnings = memory_warnings(sections.get("memory"), tokens, None if acc is None else acc.name,
+                               getattr(sections.get("cluster"), "count", None))
+    return Plan(law=law, model=model, warnings=tuple(warnings), **sections)
