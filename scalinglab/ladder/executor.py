@@ -301,6 +301,7 @@ class _Pool:
                 if worker.run is not None:
                     self.finalize(worker)
                 _release(worker)
+                worker.proc.stdout.close()
                 del self.workers[pid]
 
     def loop(self, todo: list[StoredRun]) -> None:
