@@ -28,7 +28,9 @@ def _register_all() -> None:
     from scalinglab.cli import report as report_cmds
     from scalinglab.cli import testtime as testtime_cmds
 
-    for module in (fit_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds):
+    from scalinglab.cli import forecast as forecast_cmds
+
+    for module in (fit_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, forecast_cmds):
         module.register(app)
 
 

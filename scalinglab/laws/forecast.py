@@ -10,8 +10,8 @@ loss, the forecast of a run at the target is treated as normal with mean μ_f (t
 - σ²_f: scatter of single runs about the fitted surface (degrees-of-freedom-corrected mean squared log residual): a
   held-out run is one noisy draw, so the interval is a prediction interval for one run, not for the surface;
 - (γ_f·x)² (d): the extrapolation term, x = decades of compute beyond the largest fitted run (0 inside the range).
-  γ_f is calibrated on the ladder itself: each fold of a leave-the-largest-budgets-out backtest (the top 10 %, 20 %,
-  30 % of runs by compute held out) is fitted and bootstrapped the same way, and γ²_f is the moment estimate
+  γ_f is calibrated on the ladder itself: each fold of a leave-the-largest-budgets-out backtest (the top 15 %, 30 %,
+  50 % of runs by compute held out) is fitted and bootstrapped the same way, and γ²_f is the moment estimate
   Σ x_i²(e_i² − v_i) / Σ x_i⁴ (≥ 0) over the held-out runs, e_i their log error and v_i the fold's own variance
   s²_boot + s²_near + σ²: the squared error the fit's own uncertainty does not explain, taken to grow as x².
 
@@ -40,7 +40,7 @@ from scalinglab.laws.solver import minimize_batched
 from scalinglab.runs import Runs, load_runs
 
 AUTO_FORMS = ("chinchilla", "kaplan", "interaction")
-HOLDOUT_FRACTIONS = (0.1, 0.2, 0.3)  # backtest folds: the top 10 %, 20 %, 30 % of runs by compute held out
+HOLDOUT_FRACTIONS = (0.15, 0.3, 0.5)  # backtest folds: the top 15 %, 30 %, 50 % of runs by compute held out
 FOLD_RESAMPLES = 200                 # bootstrap resamples per backtest fold (a variance, not a tail quantile)
 MIN_SPARE_RUNS = 3                   # a fold keeps at least (free parameters + 3) runs
 MAX_EXTRA_STARTS = 4                 # resamples also start from up to 4 other near-optimal fits
@@ -203,8 +203,9 @@ def stacking_weights(log_dens: np.ndarray, step: float = STACKING_STEP) -> np.nd
     m = int(round(1 / step))
     grid = np.array([c for c in np.ndindex(*(m + 1,) * (F - 1)) if sum(c) <= m], float) / m
     W = np.column_stack([grid, 1.0 - grid.sum(axis=1)])
+    log_dens = log_dens[:, np.isfinite(log_dens).any(axis=0)]  # a run no form could predict tells nothing
     top = log_dens.max(axis=0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         score = np.log(W @ np.exp(log_dens - top)).sum(axis=1)
     return W[int(np.argmax(score))]
 
@@ -228,13 +229,14 @@ def _targets(targets) -> list[dict]:
 
 # --- the forecast ---------------------------------------------------------------------------------------------
 def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int = 1000, seed: int = 0,
-             n_fold_resamples: int = FOLD_RESAMPLES) -> ForecastResult:
+             n_fold_resamples: int = FOLD_RESAMPLES, grid: np.ndarray | None = None) -> ForecastResult:
     """Forecast the loss of a run at each target, with a ``level`` interval and its components (module docstring).
 
     ``targets``: dicts (or one dict of arrays) of N and D (aliases n_params/n_tokens; C with one of them also works);
     a target given by C (``flops``) alone means the compute-optimal point of that budget under the form with the
     largest weight. ``law``: "auto" (Chinchilla, Kaplan joint and the interaction form, mixed by backtest stacking)
-    or one law name; seeded: the same seed gives the same numbers.
+    or one law name; seeded: the same seed gives the same numbers. ``grid``: starting points for a one-law
+    forecast's fit (default: the law's own grid); ``n_fold_resamples``: bootstrap resamples per backtest fold.
     """
     if not (0 < level < 1):
         raise InputError(f"interval level must be between 0 and 1, got {level}")
@@ -248,34 +250,47 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
     wanted = _targets(targets)
     runs = load_runs(runs)
     rng = np.random.default_rng(seed)
+    if grid is not None and len(classes) > 1:
+        raise InputError("starting points (grid) can be given for a forecast with one law only")
     fits: list[FitResult] = []
     for cls in classes:
         chin = next((f for f in fits if isinstance(f.law, Chinchilla)), None)
-        fits.append(_fit_form(runs, cls, chinchilla=chin))
+        fits.append(fit(runs, cls, grid=grid) if grid is not None else _fit_form(runs, cls, chinchilla=chin))
     folds = _folds(runs, max(c.n_fit_params() for c in classes))
     notes = []
     if not folds:
         notes.append("too few runs for a backtest: no extrapolation term, forms weighted equally")
     gammas2, log_dens, rms = [], [], []
+    n_held = sum(int((~k).sum()) for k in folds)
     for cls, full in zip(classes, fits):
+        g2, dens, r = 0.0, np.full(n_held, -np.inf), float("nan")
         if folds:
-            e, v, x = _backtest_form(runs, cls, full, folds, min(n_fold_resamples, n_resamples), rng)
-            g2 = extrapolation_gamma2(e, v, x)
-            log_dens.append(norm.logpdf(e, scale=np.sqrt(v + g2 * x * x)))
-            rms.append(float(np.sqrt(np.mean(e * e))))
-        else:
-            g2 = 0.0
-            rms.append(float("nan"))
+            try:
+                e, v, x = _backtest_form(runs, cls, full, folds, min(n_fold_resamples, n_resamples), rng)
+            except InputError as exc:
+                notes.append(f"law '{cls.name}' could not be backtested ({exc}); it gets no weight")
+            else:
+                g2 = extrapolation_gamma2(e, v, x)
+                dens, r = norm.logpdf(e, scale=np.sqrt(v + g2 * x * x)), float(np.sqrt(np.mean(e * e)))
         gammas2.append(g2)
-    weights = stacking_weights(np.array(log_dens)) if folds else np.full(len(classes), 1 / len(classes))
+        log_dens.append(dens)
+        rms.append(r)
+    if folds and np.isfinite(log_dens).any():
+        weights = stacking_weights(np.array(log_dens))
+    else:
+        weights = np.full(len(classes), 1 / len(classes))
     top = int(np.argmax(weights))
     points, is_budget = _resolve_budgets(wanted, fits[top])
     X = {k: np.array([p[k] for p in points]) for k in ("n_params", "n_tokens", "flops")}
     x_t = _decades(X["flops"], runs.flops.max())
     per_form, failed = [], []
-    for cls, full, g2 in zip(classes, fits, gammas2):
-        var_boot, var_near, sigma2, n_failed = _uncertainty(full, X, n_resamples, rng)
+    for cls, full, g2, w in zip(classes, fits, gammas2, weights):
         mu = _log_predict(cls, full.law.theta(), X)[0]
+        if w == 0:  # no weight in the mixture: its spread would be multiplied by 0
+            per_form.append((mu, *(np.zeros_like(mu),) * 4))
+            failed.append(0)
+            continue
+        var_boot, var_near, sigma2, n_failed = _uncertainty(full, X, n_resamples, rng)
         per_form.append((mu, var_boot, var_near, np.full_like(mu, sigma2), g2 * x_t * x_t))
         failed.append(n_failed)
     out = _combine(points, X, x_t, is_budget, names, weights, per_form, level)
