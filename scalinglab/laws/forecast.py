@@ -42,7 +42,7 @@ from scalinglab.runs import Runs, load_runs
 AUTO_FORMS = ("chinchilla", "kaplan", "interaction")
 HOLDOUT_FRACTIONS = (0.15, 0.3, 0.5)  # backtest folds: the top 15 %, 30 %, 50 % of runs by compute held out
 FOLD_RESAMPLES = 200                 # bootstrap resamples per backtest fold (a variance, not a tail quantile)
-MIN_SPARE_RUNS = 3                   # a fold keeps at least (free parameters + 3) runs
+MIN_SPARE_RUNS = 2                   # a fold keeps at least (free parameters + 2) runs
 MAX_EXTRA_STARTS = 4                 # resamples also start from up to 4 other near-optimal fits
 STACKING_STEP = 1 / 50
 INTERACTION_START_G = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # log G of the interaction form's starts
@@ -287,7 +287,7 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
     for cls, full, g2, w in zip(classes, fits, gammas2, weights):
         mu = _log_predict(cls, full.law.theta(), X)[0]
         if w == 0:  # no weight in the mixture: its spread would be multiplied by 0
-            per_form.append((mu, *(np.zeros_like(mu),) * 4))
+            per_form.append((mu, *(np.zeros_like(mu),) * 2, np.full_like(mu, np.nan), np.zeros_like(mu)))
             failed.append(0)
             continue
         var_boot, var_near, sigma2, n_failed = _uncertainty(full, X, n_resamples, rng)
@@ -324,7 +324,7 @@ def _combine(points, X, x_t, is_budget, names, weights, per_form, level) -> tupl
     mu_f = np.array([pf[0] for pf in per_form])                   # [F, T]
     mu = (w * mu_f).sum(axis=0)
     parts = {"bootstrap": 1, "near_optima": 2, "scatter": 3, "extrapolation": 4}
-    var = {k: (w * np.array([pf[i] for pf in per_form])).sum(axis=0) for k, i in parts.items()}
+    var = {k: (w * np.nan_to_num(np.array([pf[i] for pf in per_form]))).sum(axis=0) for k, i in parts.items()}
     var["forms"] = (w * (mu_f - mu) ** 2).sum(axis=0)
     total = sum(var.values())
     out = []
