@@ -62,6 +62,10 @@ def test_stacking_puts_weight_on_the_form_that_predicted_well():
     w = stacking_weights(dens)
     assert w.sum() == pytest.approx(1.0) and w[0] > 0.95
     assert stacking_weights(dens[::-1])[1] > 0.95
+    # two held-out runs cannot settle it: the prior keeps both forms in (no all-or-nothing weight)
+    assert 0.1 < stacking_weights(dens[:, :1])[0] < 0.99
+    failed = np.vstack([dens, np.full(50, -np.inf)])
+    assert stacking_weights(failed)[2] == 0.0
 
 
 def test_interval_value_type():

@@ -17,8 +17,8 @@ loss, the forecast of a run at the target is treated as normal with mean μ_f (t
 
 The forms are mixed with weights w_f (c) chosen by stacking their backtest predictive densities (Yao et al. 2018,
 "Using stacking to average Bayesian predictive distributions"): w maximises Σ_i log Σ_f w_f N(e_fi; 0, v_fi + γ²_f
-x²_i) over the simplex (a grid of step 1/50), so a form that predicted the held-out largest budgets well and honestly
-gets the weight. The mixture has mean μ = Σ w_f μ_f and, by the law of total variance, variance Σ w_f V_f +
+x²_i) + Σ_f log w_f (a Dirichlet(2) prior against all-or-nothing weights from a few runs) over the simplex (a grid of
+step 1/50), so a form that predicted the held-out largest budgets well and honestly gets the weight. The mixture has mean μ = Σ w_f μ_f and, by the law of total variance, variance Σ w_f V_f +
 Σ w_f (μ_f − μ)², the last sum being the spread across forms. The interval is exp(μ ± z·√V), z the normal quantile of
 ``level``; each component is reported as its own half-width z·√(weighted variance), in log loss (≈ relative).
 """
@@ -196,18 +196,24 @@ def extrapolation_gamma2(e: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
 
 
 def stacking_weights(log_dens: np.ndarray, step: float = STACKING_STEP) -> np.ndarray:
-    """Weights on the simplex maximising Σ_i log Σ_f w_f p_fi, given log p [F, n]; an exhaustive grid (F ≤ 3–4)."""
-    F = log_dens.shape[0]
-    if F == 1:
-        return np.ones(1)
+    """Weights on the simplex maximising Σ_i log Σ_f w_f p_fi + Σ_f log w_f, given log p [F, n]: stacking with a
+    Dirichlet(2) prior, which keeps a handful of held-out runs (OLMo's ladder gives 6) from putting all the weight on
+    one form by chance, and fades as runs accumulate. Forms with no finite density (their backtest failed) get 0.
+    An exhaustive grid of step ``step`` (F ≤ 3–4)."""
+    ok = np.isfinite(log_dens).all(axis=1)
+    out = np.zeros(log_dens.shape[0])
+    F = int(ok.sum())
+    if F <= 1:
+        out[ok] = 1.0
+        return out
     m = int(round(1 / step))
-    grid = np.array([c for c in np.ndindex(*(m + 1,) * (F - 1)) if sum(c) <= m], float) / m
+    grid = np.array([c for c in np.ndindex(*(m + 1,) * (F - 1)) if 0 < sum(c) < m and min(c) > 0], float) / m
     W = np.column_stack([grid, 1.0 - grid.sum(axis=1)])
-    log_dens = log_dens[:, np.isfinite(log_dens).any(axis=0)]  # a run no form could predict tells nothing
-    top = log_dens.max(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = np.log(W @ np.exp(log_dens - top)).sum(axis=1)
-    return W[int(np.argmax(score))]
+    dens = log_dens[ok]
+    top = dens.max(axis=0)
+    score = np.log(W @ np.exp(dens - top)).sum(axis=1) + np.log(W).sum(axis=1)
+    out[ok] = W[int(np.argmax(score))]
+    return out
 
 
 def _targets(targets) -> list[dict]:
