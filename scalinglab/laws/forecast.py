@@ -297,6 +297,9 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
             failed.append(0)
             continue
         var_boot, var_near, sigma2, n_failed = _uncertainty(full, X, n_resamples, rng)
+        if n_failed > 0.1 * n_resamples:
+            notes.append(f"law '{cls.name}': its bootstrap rests on {n_resamples - n_failed} of {n_resamples} "
+                         "resamples (the others did not converge and are dropped)")
         per_form.append((mu, var_boot, var_near, np.full_like(mu, sigma2), g2 * x_t * x_t))
         failed.append(n_failed)
     out = _combine(points, X, x_t, is_budget, names, weights, per_form, level)
