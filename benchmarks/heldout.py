@@ -19,7 +19,9 @@ Measured 2026-12-01 (2 cores shared by ~8 engineers, load ≈ 13: times are infl
   epoch         median |err| 1.56 % / 1.54 %, inside 90 %: 78 % (18/23) / 26 %
   olmo 1–5×→10× 0.38 % / 0.86 %, inside 4/4 / 1/4;   olmo 190M–760M→1.3B 0.13 % / 0.53 %, 4/4 / 3/4
   datablations  3.84 % / 0.88 %, inside 9/9 / 89 %
-  porian        Correcting warmup 1.64 % / 2.18 %, inside 100 % / 22 %; Cosine decay 2.17 % / 2.29 %, 100 % / 11 %
+  porian        Correcting warmup 1.64 % / 2.18 %, inside 100 % / 22 %; Cosine decay 2.17 % / 2.29 %, 100 % / 11 %;
+                Counting last layer 5.51 % / 9.31 %, 100 % / 0 %; Optimizer tuning 7.58 % / 9.36 %, 100 % / 10 %;
+                Reproducing Kaplan 3.48 % / 4.98 %, 100 % / 27 % (interval widths not yet reported here)
   speed         119.6 s; one Chinchilla fit + 1,000-resample bootstrap in the same process 13.3 s (9.0×)
 """
 
