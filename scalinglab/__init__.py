@@ -13,11 +13,11 @@ from scalinglab.errors import InputError
 
 __version__ = "0.1.0"
 __all__ = ["InputError", "Runs", "load_runs", "fit", "bootstrap", "backtest", "compare_approaches", "compute_optimal",
-           "published_law", "load_law", "__version__"]
+           "published_law", "load_law", "forecast", "__version__"]
 
 # Imported on first use, so that a ladder worker process (which needs neither) does not load pandas and scipy.
 _LAZY = {"Runs": "scalinglab.runs", "load_runs": "scalinglab.runs", **{name: "scalinglab.laws" for name in (
-    "fit", "bootstrap", "backtest", "compare_approaches", "compute_optimal", "published_law", "load_law")}}
+    "fit", "bootstrap", "backtest", "compare_approaches", "compute_optimal", "published_law", "load_law", "forecast")}}
 # Subpackages as attributes (sl.laws.Chinchilla, sl.plan.make_plan …), also imported on first use.
 _SUBPACKAGES = ("runs", "laws", "plan", "report", "ladder", "train", "testtime", "demo", "cli")
 

@@ -32,7 +32,10 @@ def _register_all() -> None:
     from scalinglab.cli import testtime as testtime_cmds
     from scalinglab.cli import train as train_cmds
 
-    for module in (fit_cmds, isoflop_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, tasks_cmds, train_cmds):
+    from scalinglab.cli import forecast as forecast_cmds
+
+    for module in (fit_cmds, isoflop_cmds, forecast_cmds, ladder_cmds, plan_cmds, testtime_cmds, report_cmds, tasks_cmds,
+                   train_cmds):
         module.register(app)
 
 

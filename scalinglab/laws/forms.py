@@ -319,6 +319,46 @@ class KaplanJoint(Law):
             return aD * _logsumexp(u)
 
     @classmethod
+    def log_predict_derivatives(cls, theta, X):
+        """log L [B, n], its Jacobian [B, n, 4] in theta, and ``hess_dot(c)`` = Σ_n c_n ∇²log L_n [B, 4, 4], all
+        exact (finite differences made a 1,000-resample bootstrap on 240 runs take minutes). With w = log N_c − log N,
+        u₁ = (α_N/α_D)·w, u₂ = log D_c − log D, S = LSE(u₁, u₂), s = softmax(u): log L = α_D·S and
+        ∇²S = Σ_k s_k ∇²u_k + s₁s₂ (∇u₁ − ∇u₂)(∇u₁ − ∇u₂)ᵀ; ∇²u₁ has four non-zero entries."""
+        aN, aD, lNc, lDc = (theta[:, i, None] for i in range(4))
+        w = lNc - np.log(X["n_params"])[None, :]
+        u2 = lDc - np.log(X["n_tokens"])[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            u1 = (aN / aD) * w
+            S = _logsumexp(np.stack([u1, u2], axis=-1))
+            s1 = np.exp(u1 - S)
+            s2 = 1.0 - s1
+            du1 = np.stack([w / aD, -aN * w / aD**2, np.broadcast_to(aN / aD, w.shape), np.zeros(w.shape)], axis=-1)
+            du2 = np.zeros_like(du1)
+            du2[..., 3] = 1.0
+            dS = s1[..., None] * du1 + s2[..., None] * du2
+            J = aD[..., None] * dS
+            J[..., 1] += S
+        diff = du1 - du2
+        aN_, aD_ = aN[:, 0], aD[:, 0]
+
+        def hess_dot(c):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                cs1 = c * s1
+                t_w, t_1 = (cs1 * w).sum(axis=1), cs1.sum(axis=1)
+                H = aD_[:, None, None] * ((diff.transpose(0, 2, 1) * (cs1 * s2)[:, None, :]) @ diff)
+                H[:, 0, 1] += -t_w / aD_
+                H[:, 0, 2] += t_1
+                H[:, 1, 1] += 2.0 * aN_ * t_w / aD_**2
+                H[:, 1, 2] += -aN_ * t_1 / aD_
+                H[:, 1, 0], H[:, 2, 0], H[:, 2, 1] = H[:, 0, 1], H[:, 0, 2], H[:, 1, 2]
+                gS = (c[:, None, :] @ dS)[:, 0]
+                H[:, 1, :] += gS
+                H[:, :, 1] += gS
+            return H
+
+        return aD * S, J, hess_dot
+
+    @classmethod
     def default_grid(cls):
         return _grid([0.05, 0.1, 0.3], [0.05, 0.1, 0.3], [20.0, 30.0, 40.0], [20.0, 30.0, 40.0])
 
