@@ -42,11 +42,15 @@ def _register_all() -> None:
 _register_all()
 
 
-@functools.lru_cache(maxsize=1)
-def _command():
-    # Typer builds the click command from every function signature on each call (~60 ms); build it once, so that
-    # in-process callers (tests, the fuzz test's thousands of calls) pay it once.
+@functools.lru_cache(maxsize=4)
+def _built(n_commands: int, n_groups: int):
     return typer.main.get_command(app)
+
+
+def _command():
+    # Typer builds the click command from every function signature on each call (~60 ms); build it once per set of
+    # registered commands, so that in-process callers (tests, the fuzz test's thousands of calls) pay it once.
+    return _built(len(app.registered_commands), len(app.registered_groups))
 
 
 def main(argv: list[str] | None = None) -> int:

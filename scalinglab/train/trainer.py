@@ -137,7 +137,8 @@ class _Stopper:
 
 
 class _Run:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, on_eval, stopper: _Stopper, min_checkpoint_seconds: float):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, on_eval, stopper: _Stopper,
+                 min_checkpoint_seconds: float = 0.0):
         self.cfg, self.run_dir, self.on_eval, self.stop = cfg, run_dir, on_eval, stopper
         self.min_checkpoint_seconds, self.last_checkpoint = float(min_checkpoint_seconds), time.perf_counter()
         self.plan: RunPlan = plan_run(cfg)
