@@ -80,7 +80,7 @@ def test_chained_forecast_of_a_larger_model_recovers_the_known_accuracy(tmp_path
     f = law.forecast(N, D, level=0.9)
     assert f.task_loss.estimate == pytest.approx(task_loss(N, D), rel=0.01)
     assert abs(f.accuracy.estimate - truth) < 0.015
-    assert f.accuracy.contains(truth)
+    assert truth in f.accuracy
     assert f.reported == f.accuracy
     assert 0 < f.accuracy.hi - f.accuracy.lo < 0.1
     # the target sits further up the sigmoid than any ladder point

@@ -40,7 +40,7 @@ def _evaluate(history, held_out):
             f = law.forecast(r.n_params, r.n_tokens, level=0.9)
             err.append(f.accuracy.estimate - r.accuracy)
             base_err.append(base.forecast(r.n_params, r.n_tokens).accuracy.estimate - r.accuracy)
-            inside += f.accuracy.contains(r.accuracy)
+            inside += r.accuracy in f.accuracy
         rows.append({"task": law.task, "err": float(np.mean(np.abs(err))), "base": float(np.mean(np.abs(base_err))),
                      "inside": inside, "n": len(truth), "predictable": law.verdict.predictable,
                      "reason": law.verdict.reason})

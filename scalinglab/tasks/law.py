@@ -28,6 +28,7 @@ from scalinglab.errors import InputError
 from scalinglab.laws.bootstrap import bootstrap
 from scalinglab.laws.fit import fit, resolve_law
 from scalinglab.laws.forms import complete_inputs
+from scalinglab.laws.interval import Interval
 from scalinglab.runs.history import EvalHistory
 from scalinglab.tasks import sigmoid as sg
 from scalinglab.tasks.verdict import Verdict, judge
@@ -43,20 +44,6 @@ SCREEN_ITER, N_FINAL_STARTS, BOOT_FTOL = 12, 4, 1e-8   # sigmoid multi-start and
 # (measured before E was bounded in the solver).
 TASK_LOSS_GRID = np.array(np.meshgrid([0.0, 5, 10, 15], [0.0, 5, 10, 15], [-1.5, -0.75, 0.0], [0.25, 0.5, 1.0],
                                       [0.25, 0.5, 1.0])).reshape(5, -1).T
-
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with a percentile interval. Kept small on purpose: to be swapped for the interval type of
-    ``scalinglab.laws.forecast`` once it exists."""
-
-    estimate: float
-    lo: float
-    hi: float
-    level: float
-
-    def contains(self, value: float) -> bool:
-        return self.lo <= value <= self.hi
 
 
 @dataclass(frozen=True)
