@@ -77,6 +77,10 @@ def test_bad_sizes_are_one_line_errors():
         shape_for(-5, CTX)
     with pytest.raises(InputError, match="span must be"):
         isoflop([1e12], span=0.5, ctx=CTX)
+    # fuzz-found: span=1e308 overflowed N*·span (RuntimeWarning) instead of being refused
+    for span in (1e308, math.inf, math.nan):
+        with pytest.raises(InputError, match="span must be between 1 and"):
+            isoflop([1e12], points=3, span=span, ctx=CTX)
 
 
 @pytest.mark.parametrize("option, limit, keeps", [("min_tokens_per_param", 20, operator.ge),

@@ -193,6 +193,9 @@ def chinchilla(sizes, multiples=(0.5, 1.0, 2.0), ctx: ShapeContext = ShapeContex
     return grid(sizes, [m * CHINCHILLA_TOKENS_PER_PARAM for m in mults], ctx, seed)
 
 
+MAX_SPAN = 1e6
+
+
 def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(), seed: int = 0,
             center_tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM,
             min_tokens_per_param: float = 0.0, max_tokens_per_param: float = math.inf) -> list[RunSpec]:
@@ -204,8 +207,10 @@ def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = Sha
     budgets = _positive_list("FLOP budgets", budgets)
     if int(points) != points or points < 1:
         raise InputError(f"points per budget must be a whole number >= 1, got {points!r}")
-    if not span >= 1:
-        raise InputError(f"span must be >= 1, got {span!r}")
+    # A span of 1e6 already covers 12 decades of model size, far past every reachable GPT shape; the cap keeps
+    # N*·span finite (span=1e308 overflowed) and turns a typo into a clear message.
+    if not 1 <= span <= MAX_SPAN:
+        raise InputError(f"span must be between 1 and {MAX_SPAN:.0e}, got {span!r}")
     smallest = _counts(ctx, *SMALLEST_SHAPE)[0]
     out = []
     for c in budgets:
