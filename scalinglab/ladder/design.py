@@ -260,7 +260,12 @@ def parse_numbers(text: str, name: str) -> list[float]:
             lo, hi, k = text.split(":")
             if not 1 <= int(k) <= 1000:  # a ladder of more values than that is a typo, and would not fit in memory
                 raise InputError(f"{name}: the count in lo:hi:count must be 1 … 1000, got {k}")
-            return [float(x) for x in np.geomspace(require_positive(name, lo), require_positive(name, hi), int(k))]
+            lo, hi = require_positive(name, lo), require_positive(name, hi)
+            with np.errstate(over="ignore"):  # geomspace's 10**log10(hi) can round past the largest double
+                values = np.geomspace(lo, hi, int(k))
+            if not np.all(np.isfinite(values)):
+                raise InputError(f"{name}: {text!r} reaches past the largest floating-point number")
+            return [float(x) for x in values]
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{name}: cannot read {text!r}; use a comma list like 1e11,1e12 or lo:hi:count") from None
