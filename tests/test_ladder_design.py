@@ -79,6 +79,9 @@ def test_bad_sizes_are_one_line_errors():
         isoflop([1e12], span=0.5, ctx=CTX)
     # fuzz-found: a range ending at the largest double overflowed inside geomspace (RuntimeWarning)
     assert parse_numbers("1e308:1.7976931348623157e308:2", "--budgets") == [1e308, 1.7976931348623157e308]
+    # fuzz-found: D = r·N = inf crashed with OverflowError converting to a token count
+    with pytest.raises(InputError, match="not a finite number; lower the tokens per parameter"):
+        grid([5e4], [1e308], ctx=CTX)
     # fuzz-found: span=1e308 overflowed N*·span (RuntimeWarning) instead of being refused
     for span in (1e308, math.inf, math.nan):
         with pytest.raises(InputError, match="span must be between 1 and"):

@@ -154,6 +154,9 @@ def shape_for(target_n: float, ctx: ShapeContext = ShapeContext(), tolerance: fl
 
 
 def make_spec(group: str, n_layer: int, d_model: int, n_tokens: float, ctx: ShapeContext, seed: int = 0) -> RunSpec:
+    if not math.isfinite(n_tokens):  # e.g. --tokens-per-param 1e308 times N
+        raise InputError(f"{group}: {n_tokens} training tokens is not a finite number; lower the tokens per "
+                         "parameter or the budget")
     total, non_emb, six_n, full = _counts(ctx, n_layer, d_model)
     # Whole sequences only: the trainer consumes tokens in windows of seq_len.
     d = max(ctx.seq_len, int(round(n_tokens / ctx.seq_len)) * ctx.seq_len)
