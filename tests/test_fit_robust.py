@@ -259,3 +259,15 @@ def test_cli_counts_failed_resamples_and_flags_thin_intervals(capsys, runs_csv, 
     failed = int(text.split(" failed to refit")[0].rsplit(", ", 1)[1])
     assert failed > 4 and "maximum iterations reached" in text
     assert f"on {(40 - failed) / 40:.0%} of resamples" in text
+
+
+def test_r_squared_is_undefined_not_a_division_warning_when_every_loss_is_equal(tmp_path, capsys):
+    # Fuzz-found: `scalinglab fit` on runs that all share one loss divided by a zero total variance.
+    runs = load_runs(pd.DataFrame({"N": [1e7, 2e7, 4e7, 8e7, 1.6e8, 3.2e8], "D": [1e9, 2e9] * 3, "loss": [3.0] * 6}))
+    result = fit(runs, "chinchilla", loss="ls")
+    assert np.isnan(result.r_squared)
+    assert result.to_dict()["r_squared"] is None
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path)
+    assert main(["fit", str(path), "--json", "--loss", "ls"]) == 0
+    assert json.loads(capsys.readouterr().out)["r_squared"] is None

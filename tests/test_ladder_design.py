@@ -7,7 +7,7 @@ import pytest
 
 from scalinglab.errors import InputError
 from scalinglab.ladder import LadderSettings, ShapeContext, chinchilla, grid, isoflop, shape_for
-from scalinglab.ladder.design import ASPECT_RANGE, MIN_LAYERS, SMALLEST_SHAPE, _counts
+from scalinglab.ladder.design import ASPECT_RANGE, MIN_LAYERS, SMALLEST_SHAPE, _counts, parse_numbers
 from scalinglab.ladder.plan import MIN_STEPS, STARTUP_SECONDS, estimate_wall_seconds, ladder_batch_size
 from scalinglab.train.config import TrainConfig
 
@@ -77,6 +77,15 @@ def test_bad_sizes_are_one_line_errors():
         shape_for(-5, CTX)
     with pytest.raises(InputError, match="span must be"):
         isoflop([1e12], span=0.5, ctx=CTX)
+    # fuzz-found: a range ending at the largest double overflowed inside geomspace (RuntimeWarning)
+    assert parse_numbers("1e308:1.7976931348623157e308:2", "--budgets") == [1e308, 1.7976931348623157e308]
+    # fuzz-found: D = r·N = inf crashed with OverflowError converting to a token count
+    with pytest.raises(InputError, match="not a finite number; lower the tokens per parameter"):
+        grid([5e4], [1e308], ctx=CTX)
+    # fuzz-found: span=1e308 overflowed N*·span (RuntimeWarning) instead of being refused
+    for span in (1e308, math.inf, math.nan):
+        with pytest.raises(InputError, match="span must be between 1 and"):
+            isoflop([1e12], points=3, span=span, ctx=CTX)
 
 
 @pytest.mark.parametrize("option, limit, keeps", [("min_tokens_per_param", 20, operator.ge),

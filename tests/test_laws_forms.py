@@ -89,3 +89,18 @@ def test_predict_derives_missing_input_and_rejects_bad_ones():
         TEX.predict(N=1e9)
     with pytest.raises(InputError, match="depends on flops only"):
         compute_optimal(Saturating(E=1.7, A=1e3, alpha=0.15), 1e21)
+
+
+@pytest.mark.parametrize("law_cls", [Chinchilla, KaplanJoint, Saturating, KaplanN])
+def test_from_theta_refuses_overflow_and_keeps_underflow_finite(law_cls):
+    # Fuzz-found: a fit whose log-parameter ran to ±800 warned (overflow in exp, divide by zero in log 0) and built
+    # laws with A = inf or A = 0, whose theta() then held -inf.
+    theta = law_cls.default_grid().mean(axis=0)
+    at = np.arange(theta.size) == next(i for i, n in enumerate(law_cls.theta_names) if n in ("a", "c", "log_N_c"))
+    with pytest.raises(InputError, match="not a finite number"):
+        law_cls.from_theta(np.where(at, 800.0, theta))
+    law = law_cls.from_theta(np.where(at, -800.0, theta))
+    assert np.all(np.isfinite(law.theta()))
+    X = {"n_params": 1e8, "n_tokens": 2e9, "unique_tokens": 2e9, "flops": 1.2e18}
+    pred = law.predict(**{k: X[k] for k in law.inputs})
+    assert np.isfinite(pred)

@@ -126,6 +126,18 @@ def test_drop_highest_loss_and_subset_keep_row_numbers():
     assert np.all(np.isin(kept.loss, runs.loss))
 
 
+@pytest.mark.parametrize("argv", [["fit"], ["backtest", "--json"]])
+def test_drop_highest_all_runs_is_one_line_input_error(tmp_path, capsys, argv):
+    # Fuzz-found: backtest --drop-highest ≥ len(runs) crashed with IndexError in np.quantile of an empty array.
+    runs = load_runs(pd.DataFrame({"N": [1e7, 2e7, 3e7], "D": [1e9] * 3, "loss": [3.0, 5.0, 2.0]}))
+    with pytest.raises(InputError, match="would drop all 3 runs"):
+        runs.drop_highest_loss(3)
+    path = write(tmp_path, "N,D,loss\n1e7,1e9,3.5\n2e7,1e9,3.3\n")
+    assert main([argv[0], str(path), "--drop-highest", "29", *argv[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "would drop all 2 runs" in err and len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize("sep,name", [(";", "runs.csv"), ("\t", "runs.csv"), ("|", "runs.txt"), ("\t", "runs.tsv")])
 def test_semicolon_tab_and_pipe_separated_files_are_read(tmp_path, sep, name):
     # issue 16.2: a semicolon-separated file was read as one column "N;D;loss"

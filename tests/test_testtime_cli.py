@@ -50,9 +50,12 @@ def test_fit_json_matches_the_estimator(counts_csv, capsys):
     (lambda d: d.assign(correct=d["correct"].where(d.index != 3, 999)), [], "exceeds n"),
     (lambda d: d, ["--k", "500"], "exceeds n"),
     (lambda d: d, ["--extrapolate", "100"], "must be ≥ n"),
+    (lambda d: d, ["--seed", "-1"], "--seed must be ≥ 0"),  # fuzz-found: numpy's ValueError leaked
     (lambda d: d.iloc[0:0], [], "empty"),
     (lambda d: d.drop(columns=["correct"]), [], "missing column 'correct'"),
     (lambda d: d.assign(n=d["n"].astype(str).where(d.index != 5, "lots")), [], "whole number"),
+    # fuzz-found: a count beyond int64 crashed with OverflowError instead of naming the row
+    (lambda d: d.assign(n=d["n"].astype(object).where(d.index != 5, 10 ** 30)), [], "row 6, column 'n': n is too"),
 ])
 def test_bad_input_exits_2_with_one_line(counts_csv, tmp_path, capsys, edit, args, words):
     _, df = counts_csv

@@ -48,6 +48,8 @@ def fit_cmd(
 
     if not 0 < level < 1:
         raise InputError(f"--level must be in (0, 1), got {level}")
+    if seed < 0:  # numpy's generators take only non-negative seeds
+        raise InputError(f"--seed must be ≥ 0, got {seed}")
     result = summarize_coverage(counts, k=_parse_ints(k, "--k"), extrapolate=_parse_ints(extrapolate, "--extrapolate"),
                                 level=level, n_boot=n_boot, seed=seed)
     if as_json:

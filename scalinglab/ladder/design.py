@@ -154,6 +154,9 @@ def shape_for(target_n: float, ctx: ShapeContext = ShapeContext(), tolerance: fl
 
 
 def make_spec(group: str, n_layer: int, d_model: int, n_tokens: float, ctx: ShapeContext, seed: int = 0) -> RunSpec:
+    if not math.isfinite(n_tokens):  # e.g. --tokens-per-param 1e308 times N
+        raise InputError(f"{group}: {n_tokens} training tokens is not a finite number; lower the tokens per "
+                         "parameter or the budget")
     total, non_emb, six_n, full = _counts(ctx, n_layer, d_model)
     # Whole sequences only: the trainer consumes tokens in windows of seq_len.
     d = max(ctx.seq_len, int(round(n_tokens / ctx.seq_len)) * ctx.seq_len)
@@ -193,6 +196,9 @@ def chinchilla(sizes, multiples=(0.5, 1.0, 2.0), ctx: ShapeContext = ShapeContex
     return grid(sizes, [m * CHINCHILLA_TOKENS_PER_PARAM for m in mults], ctx, seed)
 
 
+MAX_SPAN = 1e6
+
+
 def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = ShapeContext(), seed: int = 0,
             center_tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM,
             min_tokens_per_param: float = 0.0, max_tokens_per_param: float = math.inf) -> list[RunSpec]:
@@ -204,8 +210,10 @@ def isoflop(budgets, points: int = 5, span: float = 4.0, ctx: ShapeContext = Sha
     budgets = _positive_list("FLOP budgets", budgets)
     if int(points) != points or points < 1:
         raise InputError(f"points per budget must be a whole number >= 1, got {points!r}")
-    if not span >= 1:
-        raise InputError(f"span must be >= 1, got {span!r}")
+    # A span of 1e6 already covers 12 decades of model size, far past every reachable GPT shape; the cap keeps
+    # N*·span finite (span=1e308 overflowed) and turns a typo into a clear message.
+    if not 1 <= span <= MAX_SPAN:
+        raise InputError(f"span must be between 1 and {MAX_SPAN:.0e}, got {span!r}")
     smallest = _counts(ctx, *SMALLEST_SHAPE)[0]
     out = []
     for c in budgets:
@@ -255,7 +263,12 @@ def parse_numbers(text: str, name: str) -> list[float]:
             lo, hi, k = text.split(":")
             if not 1 <= int(k) <= 1000:  # a ladder of more values than that is a typo, and would not fit in memory
                 raise InputError(f"{name}: the count in lo:hi:count must be 1 … 1000, got {k}")
-            return [float(x) for x in np.geomspace(require_positive(name, lo), require_positive(name, hi), int(k))]
+            lo, hi = require_positive(name, lo), require_positive(name, hi)
+            with np.errstate(over="ignore"):  # geomspace's 10**log10(hi) can round past the largest double
+                values = np.geomspace(lo, hi, int(k))
+            if not np.all(np.isfinite(values)):
+                raise InputError(f"{name}: {text!r} reaches past the largest floating-point number")
+            return [float(x) for x in values]
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{name}: cannot read {text!r}; use a comma list like 1e11,1e12 or lo:hi:count") from None

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from scalinglab.laws.forms import Law, _grid, _logsumexp
+from scalinglab.laws.forms import Law, _grid, _logsumexp, exp_params
 
 _R_FLOOR = 1e-9  # R* → 0 means "repetition is worthless": D' → U_D (the limit is finite)
 
@@ -44,7 +44,7 @@ class DataConstrained(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, al, be, rd, rn = (float(t) for t in theta)
-        return cls(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=al, beta=be,
+        return cls(**exp_params(E=e, A=a, B=b), alpha=al, beta=be,
                    R_D_star=rd, R_N_star=rn)
 
     @classmethod

@@ -68,7 +68,10 @@ class FitResult:
         """R² of predicted vs actual loss (not log loss) over the fitted runs."""
         y = self.runs.loss
         pred = np.exp(np.log(y) + self.residuals)
-        return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+        total = np.sum((y - y.mean()) ** 2)
+        if total == 0:  # every run has the same loss: there is no variance to explain, so R² is undefined
+            return float("nan")
+        return float(1.0 - np.sum((y - pred) ** 2) / total)
 
     def to_dict(self) -> dict:
         return {
@@ -77,7 +80,7 @@ class FitResult:
             "n_points": self.n_points, "n_starts": self.n_starts, "loss": self.loss, "delta": self.delta,
             "asymmetry": self.asymmetry, "held_fixed": list(self.held), "fixed": dict(self.fixed),
             "bounds": {k: list(v) for k, v in self.bounds.items()}, "at_bound": dict(self.at_bound),
-            "weighted": self.runs.weight is not None, "r_squared": self.r_squared,
+            "weighted": self.runs.weight is not None, "r_squared": _finite_or_none(self.r_squared),
             "source": self.runs.source, "notes": list(self.runs.notes),
             "near_optima": [{"objective": o.objective, "params": o.law.params()} for o in self.near_optima],
         }
@@ -254,6 +257,10 @@ def fit(runs, law="chinchilla", *, loss: str = "huber_log", delta: float = 1e-3,
                      n_starts=len(starts), loss=loss, delta=delta, asymmetry=asymmetry, held=tuple(hold), runs=runs,
                      near_optima=near, bound_e=bound_e, at_bound=at_bound, fixed={k: float(v) for k, v in
                                                                                    (fix or {}).items()})
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if np.isfinite(x) else None  # JSON has no NaN
 
 
 def parameters_at_bound(law_cls, obj, theta_free: np.ndarray) -> list[dict[str, str]]:

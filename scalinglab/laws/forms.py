@@ -135,6 +135,23 @@ class Law:
                 if len(idx) == 1 and not any(idx & other for o, other in touched.items() if o != name)}
 
 
+def exp_params(**logs) -> dict[str, float]:
+    """exp of fitted log-parameters (A, B, E, …) for ``from_theta``. A log so negative that exp underflows gives the
+    smallest positive double instead of 0: the term still vanishes from L, and ``theta()`` stays finite (log 0 =
+    -inf would make 0·(-inf) = nan in the log-sum-exp design product). An overflow means the fit ran off to
+    infinity and is refused, so no law with an infinite parameter is built."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = {k: max(float(np.exp(float(v))), _TINY) for k, v in logs.items()}
+    for k, v in out.items():
+        if not np.isfinite(v):
+            raise InputError(f"fitted parameter {k} = exp({float(logs[k]):.4g}) is not a finite number (the fit "
+                             "ran off to infinity)")
+    return out
+
+
+_TINY = float(np.finfo(float).tiny)
+
+
 def _logsumexp(u: np.ndarray) -> np.ndarray:
     m = u.max(axis=-1, keepdims=True)
     return (m + np.log(np.exp(u - m).sum(axis=-1, keepdims=True)))[..., 0]
@@ -169,7 +186,7 @@ class Chinchilla(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, al, be = (float(t) for t in theta)
-        return cls(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=al, beta=be)
+        return cls(**exp_params(E=e, A=a, B=b), alpha=al, beta=be)
 
     @classmethod
     def lse_design(cls, X):
@@ -215,7 +232,7 @@ class _KaplanSingle(Law):
         c, al = (float(t) for t in theta)
         if al <= 0:
             raise InputError(f"law '{cls.name}': fitted exponent alpha={al:.3g} ≤ 0 (loss does not fall)")
-        return al, float(np.exp(c / al))
+        return al, exp_params(X_c=c / al)["X_c"]
 
     @classmethod
     def lse_design(cls, X):
@@ -308,7 +325,7 @@ class KaplanJoint(Law):
     @classmethod
     def from_theta(cls, theta):
         aN, aD, lNc, lDc = (float(t) for t in theta)
-        return cls(alpha_N=aN, alpha_D=aD, N_c=float(np.exp(lNc)), D_c=float(np.exp(lDc)))
+        return cls(alpha_N=aN, alpha_D=aD, **exp_params(N_c=lNc, D_c=lDc))
 
     @classmethod
     def log_predict(cls, theta, X):
@@ -382,7 +399,7 @@ class Saturating(Law):
     @classmethod
     def from_theta(cls, theta):
         a, e, al = (float(t) for t in theta)
-        return cls(E=float(np.exp(e)), A=float(np.exp(a)), alpha=al)
+        return cls(**exp_params(E=e, A=a), alpha=al)
 
     @classmethod
     def lse_design(cls, X):

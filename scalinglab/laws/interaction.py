@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from scalinglab.laws.forms import Chinchilla, Law, _grid
+from scalinglab.laws.forms import Chinchilla, Law, _grid, exp_params
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Interaction(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, g, al, be = (float(t) for t in theta)
-        return cls(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), G=float(np.exp(g)), alpha=al, beta=be)
+        return cls(**exp_params(E=e, A=a, B=b, G=g), alpha=al, beta=be)
 
     @classmethod
     def from_chinchilla(cls, law: Chinchilla, G: float = 1e-3) -> "Interaction":

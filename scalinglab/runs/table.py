@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalinglab.errors import InputError
+
 
 REQUIRED = ("n_params", "n_tokens", "flops", "loss")
 NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed", "weight")
@@ -88,6 +90,9 @@ class Runs:
         """Drop the k highest-loss runs (Besiroglu et al. 2024 drop Chinchilla's 5 highest-loss points)."""
         if k <= 0:
             return self
+        if k >= len(self):
+            # Nothing would be left to fit or backtest; say so here rather than fail deep inside a fit.
+            raise InputError(f"--drop-highest {k} would drop all {len(self)} runs", source=self.source)
         keep = np.argsort(np.argsort(-self.loss, kind="stable"), kind="stable") >= k
         return self.subset(keep, note=f"dropped the {k} highest-loss runs")
 

@@ -73,6 +73,9 @@ def _integers(df: pd.DataFrame, col: str, canon: str, source: str, *, minimum: i
                              column=str(col))
         if x < minimum:
             raise InputError(f"{canon} must be ≥ {minimum}, found {v!r}", source=source, row=i + 1, column=str(col))
+        if x >= 2.0 ** 63:  # counts are stored as int64; a larger value cannot be a real sample count
+            raise InputError(f"{canon} is too large, found {v!r} (at most 2^63 - 1)", source=source, row=i + 1,
+                             column=str(col))
         out[i] = int(x)
     return out
 
