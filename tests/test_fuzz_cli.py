@@ -256,8 +256,21 @@ def ladder_plan_argv(draw, folder: Path):
     return ["ladder", "plan", *base, *_options(opts, draw, max_size=2 if base else None)]
 
 
+@st.composite
+def forecast_argv(draw, folder: Path):
+    """forecast and isoflop: the commands that forecast from, or analyse, a Runs table (few resamples: the edges are
+    in the data and the targets)."""
+    path = _write(folder, draw(st.sampled_from(["runs.csv", "runs.tsv"])), draw(runs_tables))
+    if draw(st.booleans()):
+        opts = {"--N": numbers, "--D": numbers, "--flops": numbers, "--level": numbers, "--json": None,
+                "--law": st.sampled_from(["auto", "chinchilla", "kaplan", "interaction", "kaplan_c", "nope"])}
+        return ["forecast", path, "--resamples", draw(st.sampled_from(["2", "3", "0", "-1"])), *_options(opts, draw)]
+    opts = {"--flops": numbers, "--level": numbers, "--window": numbers, "--json": None}
+    return ["isoflop", path, "--resamples", draw(st.sampled_from(["2", "3", "0"])), *_options(opts, draw)]
+
+
 FAMILIES = {"fit/backtest/report": runs_table_argv, "predict/optimal": law_argv, "plan": plan_argv,
-            "testtime fit": coverage_argv, "ladder plan": ladder_plan_argv}
+            "testtime fit": coverage_argv, "ladder plan": ladder_plan_argv, "forecast/isoflop": forecast_argv}
 
 
 # --- the property -----------------------------------------------------------------------------------------------
@@ -271,6 +284,11 @@ def small_grids():
             grid = cls.default_grid()
             few = grid[np.unique(np.linspace(0, len(grid) - 1, 3).astype(int))]
             mp.setattr(cls, "default_grid", classmethod(lambda c, few=few: few.copy()))
+        import importlib
+
+        forecast_module = importlib.import_module("scalinglab.laws.forecast")  # the module, not the function
+        # forecast's backtest folds bootstrap 200 resamples each; 3 exercise the same code at a fraction of the cost
+        mp.setitem(forecast_module.forecast.__kwdefaults__, "n_fold_resamples", 3)
         yield
 
 
