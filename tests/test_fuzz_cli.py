@@ -269,8 +269,39 @@ def forecast_argv(draw, folder: Path):
     return ["isoflop", path, "--resamples", draw(st.sampled_from(["2", "3", "0"])), *_options(opts, draw)]
 
 
+TASK_METRICS = ["eval/downstream_bpb/piqa_val_rc_5shot_bpb", "eval/downstream/piqa_val_rc_5shot_len_norm",
+                "eval/downstream/piqa_val_rc_5shot_acc", "eval/c4_en/CrossEntropyLoss", "nope", ""]
+
+
+def _history_cell(draw, col, i, row):
+    if col == "run_id":
+        return f"r{i % 4}"
+    if col == "metric":
+        return draw(st.sampled_from(TASK_METRICS))
+    lo, hi = {"tokens": (1e6, 1e11), "N": (1e6, 1e10)}.get(col, (0.0, 1.0))
+    return f"{draw(st.floats(min_value=lo, max_value=hi)):.6g}"
+
+
+@st.composite
+def tasks_argv(draw, folder: Path):
+    """tasks fit and tasks forecast on a long eval history (run_id, tokens, metric, value; N from a column or
+    --n-params), with few resamples."""
+    history = st.one_of(table_text(headers=["run_id", "tokens", "metric", "value", "N", "_step", "x"]),
+                        plausible_text(["run_id", "tokens", "metric", "value"], ["N"], _history_cell, 8))
+    path = _write(folder, "history.csv", draw(history))
+    opts = {"--n-params": numbers, "--smooth": counts_text, "--json": None,
+            "--law": st.sampled_from(["chinchilla", "kaplan", "nope"]),
+            "--metric": st.sampled_from(["accuracy=nope", "task_loss:piqa=.*_bpb", "x"])}
+    argv = ["tasks", draw(st.sampled_from(["fit", "forecast"])), path, "--bootstrap",
+            draw(st.sampled_from(["0", "2", "3", "-1"])), *_options(opts, draw)]
+    if argv[1] == "forecast":
+        argv += ["--N", draw(numbers), "--D", draw(numbers), "--level", draw(numbers)]
+    return argv
+
+
 FAMILIES = {"fit/backtest/report": runs_table_argv, "predict/optimal": law_argv, "plan": plan_argv,
-            "testtime fit": coverage_argv, "ladder plan": ladder_plan_argv, "forecast/isoflop": forecast_argv}
+            "testtime fit": coverage_argv, "ladder plan": ladder_plan_argv, "forecast/isoflop": forecast_argv,
+            "tasks": tasks_argv}
 
 
 # --- the property -----------------------------------------------------------------------------------------------
