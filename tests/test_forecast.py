@@ -120,6 +120,18 @@ def test_bad_targets_are_input_errors(synth, target, message):
         forecast(synth, [target], "chinchilla", n_resamples=10)
 
 
+def test_a_target_whose_interval_overflows_is_one_line_not_a_warning(tmp_path, capsys):
+    # Found by the CLI fuzz test: D = 1.6e-246 tokens made exp(upper bound) overflow with a RuntimeWarning.
+    rng = np.random.default_rng(1)
+    N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 3), np.geomspace(2e7, 2e9, 3)))
+    loss = (1.8 + 400 / N**0.34 + 1500 / D**0.37) * np.exp(0.01 * rng.standard_normal(N.size))
+    path = tmp_path / "runs.csv"
+    path.write_text("\n".join(["N,D,loss"] + [f"{n:.6g},{d:.6g},{l:.6g}" for n, d, l in zip(N, D, loss)]) + "\n")
+    assert main(["forecast", str(path), "--resamples", "8", "--N", "1e9", "--D", "1.5607818326270004e-246"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "beyond floating point" in err and "\n" not in err
+
+
 def test_cli_forecast_json_one_object_per_target(tmp_path, synth, capsys):
     path = tmp_path / "runs.csv"
     synth.to_csv(path, index=False)

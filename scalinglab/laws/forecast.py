@@ -339,6 +339,9 @@ def _combine(points, X, x_t, is_budget, names, weights, per_form, level) -> tupl
     out = []
     for j, p in enumerate(points):
         half = z * np.sqrt(total[j])
+        if not np.isfinite(mu[j] + half) or mu[j] + half > np.log(np.finfo(float).max):
+            raise InputError(f"target N={X['n_params'][j]:.3g}, D={X['n_tokens'][j]:.3g}: the predicted loss or its "
+                             "interval is beyond floating point (a target far outside any sensible range)")
         interval = Interval(estimate=float(np.exp(mu[j])), lo=float(np.exp(mu[j] - half)),
                             hi=float(np.exp(mu[j] + half)), level=level)
         comps = {k: float(z * np.sqrt(var[k][j])) for k in COMPONENTS}
