@@ -120,16 +120,24 @@ def test_bad_targets_are_input_errors(synth, target, message):
         forecast(synth, [target], "chinchilla", n_resamples=10)
 
 
+def test_decades_beyond_the_ladder_of_a_tiny_target_are_zero_without_a_warning():
+    from scalinglab.laws.forecast import _decades
+
+    # 6e-300 / 1e20 underflows to 0: log10 of the ratio warned (divide by zero); a difference of logs does not.
+    assert _decades(np.array([6e-300, 1e21]), 1e20).tolist() == [0.0, 1.0]
+
+
 def test_a_target_whose_interval_overflows_is_one_line_not_a_warning(tmp_path, capsys):
     # Found by the CLI fuzz test: D = 1.6e-246 tokens made exp(upper bound) overflow with a RuntimeWarning.
+    target = ["--N", "1e9", "--D", "1.5607818326270004e-246"]
     rng = np.random.default_rng(1)
     N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 3), np.geomspace(2e7, 2e9, 3)))
     loss = (1.8 + 400 / N**0.34 + 1500 / D**0.37) * np.exp(0.01 * rng.standard_normal(N.size))
     path = tmp_path / "runs.csv"
     path.write_text("\n".join(["N,D,loss"] + [f"{n:.6g},{d:.6g},{l:.6g}" for n, d, l in zip(N, D, loss)]) + "\n")
-    assert main(["forecast", str(path), "--resamples", "8", "--N", "1e9", "--D", "1.5607818326270004e-246"]) == 2
+    assert main(["forecast", str(path), "--resamples", "8", *target]) == 2
     err = capsys.readouterr().err.strip()
-    assert "beyond floating point" in err and "\n" not in err
+    assert err.startswith("error:") and "\n" not in err
 
 
 def test_cli_forecast_json_one_object_per_target(tmp_path, synth, capsys):

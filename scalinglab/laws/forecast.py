@@ -168,7 +168,8 @@ def _folds(runs: Runs, n_params_max: int) -> list[np.ndarray]:
 
 
 def _decades(flops, largest: float) -> np.ndarray:
-    return np.maximum(np.log10(np.asarray(flops, float) / largest), 0.0)
+    # a difference of logs: the ratio of a tiny target's compute to the ladder's can underflow to 0
+    return np.maximum(np.log10(np.asarray(flops, float)) - np.log10(largest), 0.0)
 
 
 def _backtest_form(runs, law_cls, full: FitResult, folds, n_fold_resamples, rng):
