@@ -119,7 +119,7 @@ def _print_fit(a, console: Console) -> None:
         shown = f"\\[{r.a_lo:.3f}, {r.a_hi:.3f}]" if np.isfinite([r.a_lo, r.a_hi]).all() else "— (see note)"
         comp.add_row(r.approach, f"{r.a:.3f}", shown, str(r.n_points))
     console.print(comp)
-    notes = [f"approach {r.approach.split(':')[0]}: {r.note}" for r in a.approaches.results if r.note]
+    notes = [f"approach {r.number}: {r.note}" for r in a.approaches.results if r.note]
     for line in notes + list(a.approaches.skipped + a.approaches.disagreements):
         console.print(f"  note: {line}")
 

@@ -21,7 +21,7 @@ from scalinglab.errors import InputError
 from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective, parameters_at_bound
 from scalinglab.laws.forms import Law
 from scalinglab.laws.optimal import compute_optimal, optimal_exponents
-from scalinglab.laws.solver import minimize_batched
+from scalinglab.laws.solver import BatchResult, minimize_batched
 from scalinglab.runs import load_runs
 
 MAX_EXTRA_STARTS = 4
@@ -127,6 +127,24 @@ def derived_quantities(law: Law, flops=(), points=()) -> dict[str, float]:
     return out
 
 
+def refit_resamples(base: FitResult, counts: np.ndarray, max_iter: int | None = None):
+    """Refit ``base`` on bootstrap resamples (rows of run multiplicities ``counts``) in one batched solve, each from
+    the best fit and up to MAX_EXTRA_STARTS near-optimal ones; the best start of each resample is kept. Returns the
+    objective and a ``BatchResult`` of one row per resample."""
+    law_cls = type(base.law)
+    starts = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
+    k, R = len(starts), len(counts)
+    obj, free = make_objective(law_cls, base.runs, loss=base.loss, delta=base.delta, asymmetry=base.asymmetry,
+                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0),
+                               bound_e=base.bound_e)
+    theta0 = np.tile(np.array([s.theta()[free] for s in starts]), (R, 1))
+    with threadpool_limits(1):
+        res = minimize_batched(obj, theta0, **({} if max_iter is None else {"max_iter": max_iter}))
+    rows = np.arange(R) * k + np.argmin(res.objective.reshape(R, k), axis=1)
+    return obj, BatchResult(theta=res.theta[rows], objective=res.objective[rows], converged=res.converged[rows],
+                            n_iter=res.n_iter[rows], message=res.message[rows])
+
+
 def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0, level: float = 0.9,
               flops=(), points=(), fit_result: FitResult | None = None, **fit_kwargs) -> BootstrapResult:
     """Bootstrap a fit over runs. ``flops``: budgets for N_opt/D_opt/loss intervals; ``points``: dicts of law inputs
@@ -140,24 +158,15 @@ def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0,
     base = fit_result if fit_result is not None else fit_law(load_runs(runs), law, **fit_kwargs)
     runs, law_cls = base.runs, type(base.law)
     n = len(runs)
-    starts_law = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
-    k = len(starts_law)
+    k = 1 + len(base.near_optima[1:MAX_EXTRA_STARTS + 1])
     estimate = derived_quantities(base.law, flops, points)
     _check_memory(int(n_resamples), n, k, law_cls.n_fit_params(), len(estimate))
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
-    obj, free = make_objective(law_cls, runs, loss=base.loss, delta=base.delta, asymmetry=base.asymmetry,
-                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0),
-                               bound_e=base.bound_e)
-    theta0 = np.tile(np.array([l.theta()[free] for l in starts_law]), (n_resamples, 1))
-    with threadpool_limits(1):
-        res = minimize_batched(obj, theta0, max_iter=MAX_ITER)
-    f = res.objective.reshape(n_resamples, k)
-    pick = np.argmin(f, axis=1)
-    rows = np.arange(n_resamples) * k + pick
-    full = obj.full_theta(res.theta[rows])
-    ok = res.converged[rows] & np.isfinite(res.objective[rows])
-    failures = Counter(str(m) for m in res.message[rows][~ok])
+    obj, best = refit_resamples(base, counts, max_iter=MAX_ITER)
+    full = obj.full_theta(best.theta)
+    ok = best.converged & np.isfinite(best.objective)
+    failures = Counter(str(m) for m in best.message[~ok])
     records = []
     for th in full[ok]:
         try:
@@ -169,7 +178,7 @@ def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0,
         raise InputError("bootstrap failed: fewer than 2 resamples could be refitted"
                          + "".join(f"; {c}: {why}" for why, c in failures.items()))
     at_bound: dict[str, Counter] = {}
-    for row in parameters_at_bound(law_cls, obj, res.theta[rows][ok]):
+    for row in parameters_at_bound(law_cls, obj, best.theta[ok]):
         for name, side in row.items():
             at_bound.setdefault(name, Counter())[side] += 1
     near = [derived_quantities(o.law, flops, points) for o in base.near_optima] or [estimate]

@@ -29,21 +29,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import norm
-from threadpoolctl import threadpool_limits
 
 from scalinglab.errors import InputError
-from scalinglab.laws.fit import FitResult, fit, make_objective, resolve_law
+from scalinglab.laws.bootstrap import refit_resamples
+from scalinglab.laws.fit import FitResult, fit, resolve_law
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla, complete_inputs
 from scalinglab.laws.interaction import Interaction
 from scalinglab.laws.interval import Interval
-from scalinglab.laws.solver import minimize_batched
 from scalinglab.runs import Runs, load_runs
 
 AUTO_FORMS = ("chinchilla", "kaplan", "interaction")
 HOLDOUT_FRACTIONS = (0.15, 0.3, 0.5)  # backtest folds: the top 15 %, 30 %, 50 % of runs by compute held out
 FOLD_RESAMPLES = 200                 # bootstrap resamples per backtest fold (a variance, not a tail quantile)
 MIN_SPARE_RUNS = 2                   # a fold keeps at least (free parameters + 2) runs
-MAX_EXTRA_STARTS = 4                 # resamples also start from up to 4 other near-optimal fits
 STACKING_STEP = 1 / 50
 INTERACTION_START_G = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # log G of the interaction form's starts
 COMPONENTS = ("bootstrap", "near_optima", "forms", "scatter", "extrapolation")
@@ -103,22 +101,6 @@ class ForecastResult:
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------
-def refit_resamples(base: FitResult, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Refit ``base`` on bootstrap resamples (rows of run multiplicities ``counts``), all in one batched solve, each
-    from the best fit and up to MAX_EXTRA_STARTS near-optimal ones. Returns full thetas [R, P] and a converged mask."""
-    law_cls = type(base.law)
-    starts = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
-    k, R = len(starts), len(counts)
-    obj, free = make_objective(law_cls, base.runs, loss=base.loss, delta=base.delta, asymmetry=base.asymmetry,
-                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0))
-    theta0 = np.tile(np.array([s.theta()[free] for s in starts]), (R, 1))
-    with threadpool_limits(1):
-        res = minimize_batched(obj, theta0)
-    rows = np.arange(R) * k + np.argmin(res.objective.reshape(R, k), axis=1)
-    ok = res.converged[rows] & np.isfinite(res.objective[rows])
-    return obj.full_theta(res.theta[rows]), ok
-
-
 def _log_predict(law_cls, thetas: np.ndarray, X: dict) -> np.ndarray:
     with np.errstate(all="ignore"):
         return law_cls.log_predict(np.atleast_2d(thetas), {k: X[k] for k in law_cls.inputs})
@@ -129,7 +111,8 @@ def _uncertainty(result: FitResult, X: dict, n_resamples: int, rng) -> tuple[np.
     law_cls = type(result.law)
     n = len(result.runs)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
-    thetas, ok = refit_resamples(result, counts)
+    obj, best = refit_resamples(result, counts)
+    thetas, ok = obj.full_theta(best.theta), best.converged & np.isfinite(best.objective)
     pred = _log_predict(law_cls, thetas[ok], X)
     pred = pred[np.all(np.isfinite(pred), axis=1)]
     if len(pred) < 2:

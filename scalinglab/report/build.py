@@ -35,9 +35,9 @@ def report_figures(data: ReportData) -> dict:
     minima = envelope = None
     if data.approaches is not None:
         for r in data.approaches.results:
-            if r.approach.startswith("2") and r.detail is not None:
+            if r.number == 2 and r.detail is not None:
                 minima = r.detail
-            if r.approach.startswith("1") and r.detail is not None:
+            if r.number == 1 and r.detail is not None:
                 envelope = r.detail
     out = {"loss_vs_compute": (
         F.loss_vs_compute(runs, law, budgets=data.budgets if data.optimal is not None else (), excluded=excluded,

@@ -114,7 +114,7 @@ def _approaches(data) -> str:
     out = (f"<h3>Allocation exponents by Chinchilla's three approaches ({comp.level:.0%} intervals)</h3>"
            + table(["approach", "a (N_opt ∝ C^a)", "interval", "b (D_opt ∝ C^b)", "interval", "points"], rows,
                    table_id="approaches", numeric=(1, 2, 3, 4, 5)))
-    out += "".join(f"<p class=\"muted\">approach {esc(r.approach.split(':')[0])}: {esc(r.note)}</p>"
+    out += "".join(f"<p class=\"muted\">approach {r.number}: {esc(r.note)}</p>"
                    for r in comp.results if r.note)
     out += "".join(f"<p class=\"muted\">skipped {esc(s)}</p>" for s in comp.skipped)
     out += "".join(f"<p><span class=\"badge warning\">disagree</span> {esc(d)}</p>" for d in comp.disagreements)

@@ -126,11 +126,10 @@ def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> Repor
         parts.append(_excluded_rows(runs, mask, "excluded by the user (--exclude)"))
         runs = runs.subset(~mask, note=f"excluded {int(mask.sum())} run(s) by name")
     if drop_highest:
-        if drop_highest >= len(runs):
-            raise InputError(f"--drop-highest {drop_highest} would drop all {len(runs)} runs", source=source)
-        keep = np.argsort(np.argsort(-runs.loss, kind="stable"), kind="stable") >= drop_highest
-        parts.append(_excluded_rows(runs, ~keep, f"one of the {drop_highest} highest-loss runs (--drop-highest)"))
-        runs = runs.drop_highest_loss(drop_highest)
+        dropped = runs.drop_highest_loss(drop_highest)  # refuses dropping every run
+        parts.append(_excluded_rows(runs, runs.highest_loss(drop_highest),
+                                    f"one of the {drop_highest} highest-loss runs (--drop-highest)"))
+        runs = dropped
     parts = [p for p in parts if len(p)]
     excluded = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXCLUDED_COLUMNS)
     return ReportInput(runs=runs, excluded=excluded, source=source)

@@ -93,8 +93,11 @@ class Runs:
         if k >= len(self):
             # Nothing would be left to fit or backtest; say so here rather than fail deep inside a fit.
             raise InputError(f"--drop-highest {k} would drop all {len(self)} runs", source=self.source)
-        keep = np.argsort(np.argsort(-self.loss, kind="stable"), kind="stable") >= k
-        return self.subset(keep, note=f"dropped the {k} highest-loss runs")
+        return self.subset(~self.highest_loss(k), note=f"dropped the {k} highest-loss runs")
+
+    def highest_loss(self, k: int) -> np.ndarray:
+        """Mask of the k highest-loss runs (ties broken by row order)."""
+        return np.argsort(np.argsort(-self.loss, kind="stable"), kind="stable") < k
 
     def to_csv(self, path: str | Path) -> None:
         self.frame.drop(columns="row").to_csv(path, index=False)
