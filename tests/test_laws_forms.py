@@ -104,3 +104,23 @@ def test_from_theta_refuses_overflow_and_keeps_underflow_finite(law_cls):
     X = {"n_params": 1e8, "n_tokens": 2e9, "unique_tokens": 2e9, "flops": 1.2e18}
     pred = law.predict(**{k: X[k] for k in law.inputs})
     assert np.isfinite(pred)
+
+
+def test_data_constrained_stays_finite_and_silent_at_a_vanishing_A():
+    """A solver trial at a = log A = -800 made U_N underflow to 0 and log 0 warn; in logs the prediction is finite and
+    equals the direct formula where that one is representable."""
+    import warnings
+
+    from scalinglab.laws.data_constrained import DataConstrained
+
+    X = {"n_params": np.array([1e8, 1e9]), "n_tokens": np.array([1e10, 1e11]), "unique_tokens": np.array([1e9, 1e9])}
+    theta = DataConstrained.published().theta()[None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extreme = DataConstrained.log_predict(np.array([[-800.0, *theta[0, 1:]]]), X)
+        plain = DataConstrained.log_predict(theta, X)
+    assert np.isfinite(extreme).all()
+    N_eff, D_eff = DataConstrained.effective(theta, X)
+    a, b, e, al, be = theta[0, :5]
+    direct = np.log(np.exp(a) / N_eff ** al + np.exp(b) / D_eff ** be + np.exp(e))
+    np.testing.assert_allclose(plain, direct, rtol=1e-12)

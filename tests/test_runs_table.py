@@ -196,7 +196,7 @@ def test_explicit_column_map_wins_and_the_rest_is_metadata(tmp_path):
     assert runs.loss.tolist() == [3.5, 3.3] and runs.n_tokens.tolist() == [1e9, 1e9]
     # the second loss column and the label 'size' (a weak alias of N, but N is mapped) stay metadata
     assert runs.meta_columns == ("meta:loss", "size")
-    assert runs.column("meta:loss").tolist() == ["3.9", "3.7"] and runs.column("size").tolist() == ["S", "M"]
+    assert runs.column("meta:loss").tolist() == [3.9, 3.7] and runs.column("size").tolist() == ["S", "M"]
 
 
 @pytest.mark.parametrize("columns,pattern", [
@@ -207,3 +207,29 @@ def test_explicit_column_map_wins_and_the_rest_is_metadata(tmp_path):
 def test_bad_column_map_is_one_line(tmp_path, columns, pattern):
     with pytest.raises(InputError, match=pattern):
         load_runs(write(tmp_path, GOOD), columns=columns)
+
+
+def test_numeric_metadata_reads_back_as_numbers_labels_and_codes_stay_text(tmp_path):
+    """A ladder export's extra columns (branch_tokens, lr) are numbers when read back, empty cells NaN; labels and
+    zero-padded codes keep their text."""
+    runs = load_runs(write(tmp_path, "N,D,loss,branch_tokens,lr,config,code\n"
+                                     "1e7,1e9,3.5,,3e-3,cosine,007\n2e7,1e9,3.3,5e8,1e-3,wsd,010\n"))
+    assert runs.frame["branch_tokens"].dtype == float
+    assert np.isnan(runs.frame["branch_tokens"].iloc[0]) and runs.frame["branch_tokens"].iloc[1] == 5e8
+    assert runs.frame["lr"].tolist() == [3e-3, 1e-3]
+    assert runs.frame["config"].tolist() == ["cosine", "wsd"]
+    assert runs.frame["code"].tolist() == ["007", "010"]
+
+
+def test_by_takes_a_quantity_alias_or_the_users_own_header(tmp_path):
+    from scalinglab.runs.groups import iter_groups
+
+    runs = load_runs(write(tmp_path, "model_size,tokens,loss,Run\n1e7,1e9,3.5,a\n1e7,2e9,3.3,b\n2e7,1e9,3.2,c\n"),
+                     columns={"N": "model_size"})
+    for name in ("model_size", "N", "params", "n_params"):
+        groups = list(iter_groups(runs, name))
+        assert [g.key for g in groups] == [{name: 1e7}, {name: 2e7}]
+        assert [len(g.runs) for g in groups] == [2, 1]
+    assert runs.column("model_size").tolist() == [1e7, 1e7, 2e7]
+    with pytest.raises(InputError, match="names one column twice"):
+        list(iter_groups(runs, "N,model_size"))

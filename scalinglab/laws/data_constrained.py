@@ -54,27 +54,35 @@ class DataConstrained(Law):
         return cls.from_theta([6.255414, 7.3049974, 0.6254804, 0.3526596, 0.3526596, 15.387756, 5.309743])
 
     @staticmethod
-    def effective(theta: np.ndarray, X: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Effective parameters N' and data D' [B, n] for a batch of theta [B, 7]."""
+    def log_effective(theta: np.ndarray, X: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """log N' and log D' [B, n] for a batch of theta [B, 7], computed in logs so that a trial point with a
+        tiny A or B (log U_N of -800) stays finite instead of underflowing to log 0."""
         a, b, _, al, be, rd, rn = (theta[:, i, None] for i in range(7))
         N, D = X["n_params"][None, :], X["n_tokens"][None, :]
-        U = np.minimum(X["unique_tokens"][None, :], D)  # U_D: unique tokens actually seen, at most D (Eq. 5)
+        log_U = np.log(np.minimum(X["unique_tokens"][None, :], D))  # U_D: unique tokens seen, at most D (Eq. 5)
         rd, rn = np.maximum(rd, _R_FLOOR), np.maximum(rn, _R_FLOOR)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # U_N = min(N, N_opt(C(U_D))) with N_opt(C(U)) = G·(G·U)^(β/α), G = (αA/(βB))^(1/(α+β)) (paper App. A)
             log_G = (np.log(al) + a - np.log(be) - b) / (al + be)
-            U_N = np.minimum(N, np.exp(log_G + (be / al) * (log_G + np.log(U))))
-            R_D = np.maximum(D / U - 1.0, 0.0)
-            R_N = np.maximum(N / U_N - 1.0, 0.0)
-            D_eff = U + U * rd * (1.0 - np.exp(-R_D / rd))
-            N_eff = U_N + U_N * rn * (1.0 - np.exp(-R_N / rn))
-        return N_eff, D_eff
+            log_UN = np.minimum(np.log(N), log_G + (be / al) * (log_G + log_U))
+            R_D = np.maximum(np.expm1(np.log(D) - log_U), 0.0)
+            R_N = np.maximum(np.expm1(np.log(N) - log_UN), 0.0)
+            # D' = U + U·R_D*·(1 − e^(−R_D/R_D*)), and N' likewise (Eq. 5), as log U + log1p(R*·(1 − e^(−R/R*)))
+            log_D = log_U + np.log1p(-rd * np.expm1(-R_D / rd))
+            log_N = log_UN + np.log1p(-rn * np.expm1(-R_N / rn))
+        return log_N, log_D
+
+    @classmethod
+    def effective(cls, theta: np.ndarray, X: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Effective parameters N' and data D' [B, n] for a batch of theta [B, 7]."""
+        log_N, log_D = cls.log_effective(theta, X)
+        return np.exp(log_N), np.exp(log_D)
 
     @classmethod
     def log_predict(cls, theta, X):
-        N_eff, D_eff = cls.effective(theta, X)
+        log_N, log_D = cls.log_effective(theta, X)
         a, b, e, al, be = (theta[:, i, None] for i in range(5))
-        u = np.stack([a - al * np.log(N_eff), b - be * np.log(D_eff), np.broadcast_to(e, N_eff.shape)], axis=-1)
+        u = np.stack([a - al * log_N, b - be * log_D, np.broadcast_to(e, log_N.shape)], axis=-1)
         return _logsumexp(u)
 
     @classmethod

@@ -38,18 +38,22 @@ def parse_by(by: str | Sequence[str] | None) -> tuple[str, ...]:
 def iter_groups(runs: Runs, by: str | Sequence[str]) -> Iterator[Group]:
     """One ``Group`` per distinct value (combination) of the ``by`` columns, in order of first appearance; an empty
     cell is a value of its own. Groups on metadata columns (or on seed, unique_tokens, run_id…)."""
-    cols = parse_by(by)
-    known = [c for c in runs.frame.columns if c != "row"]
-    for c in cols:
-        if c not in known:
+    named = parse_by(by)
+    cols = []
+    for c in named:
+        resolved = runs.resolve(c)
+        if resolved is None:
             meta = ", ".join(map(str, runs.meta_columns)) or "none"
             raise InputError(f"--by: no column '{c}' (metadata columns: {meta})", source=runs.source)
+        cols.append(resolved)
+    if len(set(cols)) != len(cols):
+        raise InputError(f"--by names one column twice: {', '.join(named)}", source=runs.source)
     keys = runs.frame[list(cols)].astype(str)
     codes = keys.groupby(list(cols), sort=False).ngroup().to_numpy()
     for code in range(int(codes.max()) + 1):
         mask = codes == code
         first = int(np.flatnonzero(mask)[0])
-        key = {c: _plain(runs.frame[c].iloc[first]) for c in cols}
+        key = {n: _plain(runs.frame[c].iloc[first]) for n, c in zip(named, cols)}
         label = ", ".join(f"{k}={v}" for k, v in key.items())
         yield Group(key=key, runs=replace(runs.subset(mask), source=f"{runs.source} (group {label})"))
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,7 @@ def runs_from_frame(df: pd.DataFrame, source: str = "<table>", curves: pd.DataFr
     _refuse_duplicates(out, meta, source)
     frame = pd.concat([out, meta], axis=1).reset_index(drop=True)
     return Runs(frame=frame, source=source, notes=tuple(n for n in notes if n), meta_columns=tuple(meta.columns),
+                source_columns=tuple((canon, str(col)) for canon, col in mapping.items()),
                 curves=None if curves is None else _validate_curves(curves, frame, source))
 
 
@@ -196,8 +198,27 @@ def _metadata(df: pd.DataFrame, out: pd.DataFrame, used: set, notes: list) -> pd
         if c in out.columns or c in ALIASES:
             name = f"meta:{c}"
             notes.append(f"column '{c}' kept as metadata '{name}'")
-        meta[name] = df[c].to_numpy()
+        meta[name] = _numbers_if_all(df[c])
     return pd.DataFrame(meta, index=out.index)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _numbers_if_all(col: pd.Series) -> np.ndarray:
+    """A metadata column read from text comes back as numbers when every non-empty cell is a plain decimal number
+    (a ladder's ``branch_tokens`` or ``lr``; empty cells become NaN); labels stay text, and so does a column with a
+    zero-padded code such as '007', which a number would lose."""
+    values = col.to_numpy()
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+        return values
+    text = [v.strip() if isinstance(v, str) else v for v in values]
+    if not all(isinstance(v, str) for v in text):
+        return values
+    filled = [v for v in text if v != ""]
+    if not filled or not all(_NUMBER.match(v) and not re.match(r"^[+-]?0\d", v) for v in filled):
+        return values
+    return np.array([float(v) if v != "" else np.nan for v in text])
 
 
 def _refuse_duplicates(out: pd.DataFrame, meta: pd.DataFrame, source: str) -> None:

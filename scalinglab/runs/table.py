@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import InputError
+from scalinglab.runs.columns import ALIASES, WEAK_ALIASES, norm
 
 
 REQUIRED = ("n_params", "n_tokens", "flops", "loss")
@@ -29,6 +30,7 @@ class Runs:
     notes: tuple[str, ...] = ()
     curves: pd.DataFrame | None = field(default=None, repr=False)
     meta_columns: tuple[str, ...] = ()   # the user's columns read as no quantity, under their own names
+    source_columns: tuple[tuple[str, str], ...] = ()  # (canonical name, the user's column it was read from)
 
     @property
     def meta(self) -> pd.DataFrame:
@@ -37,10 +39,28 @@ class Runs:
 
     def column(self, name: str) -> np.ndarray:
         """A column by its canonical name (n_params, loss, run_id…) or a metadata column by the user's name."""
-        if name in self.frame.columns and name != "row":
-            return self.frame[name].to_numpy()
+        resolved = self.resolve(name)
+        if resolved is not None:
+            return self.frame[resolved].to_numpy()
         known = [c for c in self.frame.columns if c != "row"]
         raise KeyError(f"no column '{name}' (columns: {', '.join(map(str, known))})")
+
+    def resolve(self, name: str) -> str | None:
+        """The frame column a user's name means: a canonical or metadata name as is, the user's own header of a
+        column read as a quantity ('model_size' mapped to n_params), or a quantity's alias ('N', 'params'); None
+        when nothing matches."""
+        known = [c for c in self.frame.columns if c != "row"]
+        if name in known:
+            return name
+        for canon, original in self.source_columns:
+            if original == name and canon in known:
+                return canon
+        key = norm(name)
+        for table in (ALIASES, WEAK_ALIASES):
+            for canon, aliases in table.items():
+                if key in aliases and canon in known and canon not in self.meta_columns:
+                    return canon
+        return None
 
     def __len__(self) -> int:
         return len(self.frame)
