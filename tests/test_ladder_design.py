@@ -145,3 +145,18 @@ def test_wsd_refuses_cooldowns_beyond_the_corpus_or_the_window():
         wsd(CTX, sizes=[2e4], tokens_per_param=[20, 100], max_tokens=1e6)
     with pytest.raises(InputError, match="outside the window"):
         wsd(CTX, sizes=[2e4], tokens_per_param=[20, 500], max_tokens_per_param=400)
+
+
+def test_a_cosine_run_keeps_a_warm_up_and_batch_fixed_by_its_design():
+    """A cosine twin of a WSD branch (benchmarks/wsd_validation.py) trains at the branch's batch and warm-up; a run
+    that fixes neither gets the usual rules."""
+    import dataclasses
+
+    settings = LadderSettings(seq_len=128, positions="rotary")
+    spec = grid([2e4], [20], ctx=settings.shape_context())[0]
+    usual = TrainConfig.from_dict(settings.train_config(spec))
+    fixed = TrainConfig.from_dict(settings.train_config(dataclasses.replace(spec, batch_size=5,
+                                                                            warmup_tokens=5 * 128 * 7)))
+    assert usual.schedule == fixed.schedule == "cosine"
+    assert usual.warmup_tokens is None and fixed.warmup_tokens == 5 * 128 * 7
+    assert fixed.batch_size == 5 and usual.batch_size != 5

@@ -69,8 +69,8 @@ class LadderSettings:
 def _wsd_fields(spec: RunSpec) -> dict:
     """A stable phase or cooldown branch: WSD decaying to zero (Hägele et al. 2024), a fixed warm-up, and where the
     branch's stable checkpoint lies (the executor's run folders are siblings: ``<ladder>/runs/<run_id>``)."""
-    if spec.role == "run":
-        return {}
+    if spec.role == "run":  # a plain cosine run; a warm-up fixed by the design (e.g. a WSD branch's twin) is kept
+        return {"warmup_tokens": spec.warmup_tokens} if spec.warmup_tokens else {}
     fields = {"schedule": "wsd", "min_lr_ratio": 0.0, "warmup_tokens": spec.warmup_tokens}
     if spec.role == "stable":
         return fields | {"decay_fraction": 0.0, "snapshot_tokens": list(spec.snapshot_tokens)}
