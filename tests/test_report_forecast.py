@@ -11,6 +11,7 @@ from conftest import synthetic_chinchilla_runs
 from report_helpers import Page
 
 from scalinglab.cli import main
+from scalinglab.errors import InputError
 from scalinglab.laws.fit import fit
 from scalinglab.laws.forecast import forecast
 from scalinglab.laws.forms import _grid
@@ -57,17 +58,37 @@ def test_no_forecast_leaves_the_section_and_figure_out(runs_csv, tmp_path):
 
 def test_the_report_builds_and_says_why_when_the_forecast_cannot_be_computed(tmp_path):
     # 5 runs: enough for the report's Chinchilla fit (5 parameters), too few for the interaction form's 6 (one of
-    # the auto forms; named alone here so the test does not fit the other two first)
+    # the auto forms), and the Chinchilla form alone (the fallback) has no compute-optimal point (beta < 0)
     path, out = tmp_path / "five.csv", tmp_path / "r.html"
     synthetic_chinchilla_runs(sizes=[1e7, 3e7, 1e8, 3e7, 1e7], tokens=[2e8], seed=1).assign(
         D=[2e8, 6e8, 2e9, 2e9, 6e9]).to_csv(path, index=False)
-    assert main(["report", str(path), "-o", str(out), *FAST, "--forecast-law", "interaction"]) == 0
+    assert main(["report", str(path), "-o", str(out), *FAST, "--forecast-resamples", "10"]) == 0
     html = out.read_text(encoding="utf-8")
     page = Page(html)
     assert "forecast" in page.sections and "fig-forecast" not in page.images
     assert 'id="forecast-unavailable"' in html and "need at least 6 runs" in html
+    assert "the chinchilla form alone: law &#x27;chinchilla&#x27;" in html and "no compute-optimal" in html
     saved = json.loads(out.with_suffix(".json").read_text())["forecast"]
     assert saved["available"] is False and "need at least 6 runs" in saved["reason"]
+
+
+def test_when_the_mixture_of_forms_fails_the_section_shows_the_fitted_form_alone_and_says_so(runs_csv, monkeypatch):
+    import scalinglab.report.forecast as section
+
+    def mixture_fails(runs, targets, law, **kw):
+        if law == "auto":
+            raise InputError("no mixture today")
+        return forecast(runs, targets, law, **kw)
+
+    monkeypatch.setattr(section, "forecast", mixture_fails)
+    data = make_report(runs_csv, options=ReportOptions(n_resamples=0, approaches=False, backtest=False,
+                                                       forecast_resamples=10))
+    assert [f.law for f in data.forecast.result.forms] == ["chinchilla"]
+    assert "no mixture today" in data.forecast.reason and "chinchilla form alone" in data.forecast.reason
+    html = render_fragment(data)
+    assert 'id="forecast-fallback"' in html and "no mixture today" in html
+    assert "forecast-targets" in Page(html).tables
+    assert data.to_dict()["forecast"]["reason"] == data.forecast.reason
 
 
 @pytest.mark.parametrize("args, message", [

@@ -190,7 +190,7 @@ def test_a_folder_of_exported_runs_and_curves_reports_like_the_ladder(report, tm
         store.export(tmp_path / "export")                     # runs.csv + curves.csv, as `scalinglab demo` writes
     out = tmp_path / "folder.html"
     assert main(["report", str(tmp_path / "export"), "-o", str(out), "--bootstrap", "0", "--no-backtest",
-                 "--no-approaches"]) == 0
+                 "--no-approaches", "--no-forecast"]) == 0
     page = Page(out.read_text(encoding="utf-8"))
     status = {row[0][0]: row[7][0] for row in page.tables["runs-table"]}
     assert status[ids["diverged"]].startswith("excluded: diverged")   # found again from the exported curves

@@ -163,6 +163,8 @@ def _print_forecast(section, console: Console) -> None:
         console.print(f"[yellow]no forecast:[/] {section.reason}")
         return
     res = section.result
+    if section.reason:
+        console.print(f"[yellow]forecast:[/] {section.reason}")
     table = Table(title=f"Forecast (scalinglab forecast): loss of one run with a {res.level:.0%} prediction interval",
                   title_justify="left")
     for col in ("target", "compute C", "N", "D", "decades beyond", "loss", "interval", "largest part"):

@@ -179,7 +179,7 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
     if options.forecast:
         fc = forecast_section(runs, result.law if allocates else None, budgets=budgets, targets=options.targets,
                               forecast_law=options.forecast_law, level=options.level,
-                              n_resamples=options.forecast_resamples, seed=options.seed)
+                              n_resamples=options.forecast_resamples, seed=options.seed, fit_result=result)
     trust = assess(runs, result, boot, comparison, bt, optimal)
     return ReportData(input=data, options=options, fit=result, boot=boot, approaches=comparison, backtest=bt,
                       optimal=optimal, budgets=budgets, trust=trust, plans=tuple(plans), testtime=tt,

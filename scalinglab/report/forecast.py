@@ -5,7 +5,8 @@ Targets: the compute-optimal points of the report's budgets, 10× and 100× the 
 (N, D) the user names. A budget's target is its compute-optimal (N, D) under the report's fitted law — the point the
 allocation table shows, so both tables speak of the same run; under a law that does not split compute between N and D
 the budget is left to the forecast, which takes the compute-optimal point of its top-weighted form. When the forecast
-cannot be computed (too few runs, fits that fail), the section says why and the rest of the report stands.
+cannot be computed (too few runs, fits that fail), the section says why and the rest of the report stands; when
+the mixture of forms (``auto``) fails, the section falls back to the fitted law's form alone and says so.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from scalinglab.errors import InputError
 from scalinglab.laws.fit import resolve_law
-from scalinglab.laws.forecast import COMPONENTS, ForecastResult, TargetForecast, forecast
+from scalinglab.laws.forecast import AUTO_FORMS, COMPONENTS, ForecastResult, TargetForecast, forecast
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.report.html import esc, interval, ncell, pct, table, tcell
@@ -39,7 +40,7 @@ class ForecastSection:
 
     labels: tuple[str, ...]
     result: ForecastResult | None
-    reason: str | None = None
+    reason: str | None = None      # why there is no forecast, or why it fell back to one form
 
     @property
     def shown(self) -> tuple[TargetForecast, ...]:
@@ -58,7 +59,7 @@ class ForecastSection:
                           for label, t in zip(self.labels, self.shown)]
         out["band"] = [{"N": t.n_params, "D": t.n_tokens, "flops": t.flops, "loss": t.loss.estimate,
                         "lo": t.loss.lo, "hi": t.loss.hi} for t in self.band]
-        return {"available": True, "reason": None, **out}
+        return {"available": True, "reason": self.reason, **out}
 
 
 def shares(target: TargetForecast) -> dict[str, float]:
@@ -109,19 +110,30 @@ def report_targets(law, budgets, max_flops: float, extra=()) -> tuple[list[str],
 
 
 def forecast_section(runs, law, *, budgets, targets=(), forecast_law: str = "auto", level: float = 0.9,
-                     n_resamples: int = 200, seed: int = 0) -> ForecastSection:
+                     n_resamples: int = 200, seed: int = 0, fit_result=None) -> ForecastSection:
     """The forecast at ``report_targets`` (``law``: the report's fitted law, for the budgets' compute-optimal points)
-    and at the band's budgets, in one ``forecast`` call; an ``InputError`` becomes the section's reason."""
+    and at the band's budgets, in one ``forecast`` call (reusing the report's ``fit_result`` where it is one of the
+    forecast's forms); an ``InputError`` becomes the section's reason."""
     max_flops = float(np.max(runs.flops))
     labels, wanted = report_targets(law, budgets, max_flops, targets)
     top = max([max_flops * BEYOND[-1]] + [float(b) for b in budgets]
               + [FLOPS_PER_PARAM_TOKEN * float(n) * float(d) for n, d in targets])
     band = _at_budgets(law, np.geomspace(max_flops, top, BAND_POINTS))
+    kw = dict(level=level, n_resamples=int(n_resamples), seed=seed, fit_result=fit_result)
     try:
-        result = forecast(runs, wanted + band, forecast_law, level=level, n_resamples=int(n_resamples), seed=seed)
+        return ForecastSection(labels=tuple(labels), result=forecast(runs, wanted + band, forecast_law, **kw))
     except InputError as exc:
-        return ForecastSection(labels=tuple(labels), result=None, reason=str(exc))
-    return ForecastSection(labels=tuple(labels), result=result)
+        reason = str(exc)
+    own = law.name if law is not None and law.name in AUTO_FORMS else "chinchilla"
+    if forecast_law != "auto":
+        return ForecastSection(labels=tuple(labels), result=None, reason=reason)
+    try:
+        result = forecast(runs, wanted + band, own, **kw)
+    except InputError as exc:
+        return ForecastSection(labels=tuple(labels), result=None, reason=f"{reason}; the {own} form alone: {exc}")
+    return ForecastSection(labels=tuple(labels), result=result,
+                           reason=f"the mixture of law forms (auto) could not be computed ({reason}); shown: the "
+                                  f"{own} form alone, so there is no spread across forms")
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
@@ -188,6 +200,8 @@ def forecast_html(data) -> str:
              + table(["law form", "weight", "γ (extrapolation, per decade)", "scatter σ of single runs",
                       "backtest rms error", "failed resamples"], form_rows, table_id="forecast-forms",
                      numeric=(1, 2, 3, 4, 5)))
+    if section.reason:
+        body = f'<p id="forecast-fallback"><span class="badge caution">one form</span> {esc(section.reason)}.</p>' + body
     body += _rule_text(section)
     body += "".join(f"<p class=\"muted\">note: {esc(n)}</p>" for n in res.notes)
     return f'<section id="forecast">{head}{body}</section>'
