@@ -2,8 +2,10 @@
 
 The runs are a synthetic isoFLOP ladder (20 budgets × 50 sizes, loss from a known Chinchilla law with 1 % noise, a
 10-point loss curve each), written to a CSV like a user's file. The whole command is timed — loading, the fit,
-200 bootstrap resamples, Chinchilla's approaches, the backtest, seven figures (SVG + PNG) and the page — and each
-stage separately, so a slow stage is visible, against a baseline in the same process: one plain fit of the law.
+200 bootstrap resamples, Chinchilla's approaches, the backtest, the forecast section (three law forms, 200
+resamples), eight figures (SVG + PNG) and the page — and each stage separately, so a slow stage is visible (the
+forecast's share as the analysis with it minus without it), against a baseline in the same process: one plain fit
+of the law.
 Prints seconds and the ratio to the 10 s budget (< 1 is a pass), with the load average (the machine is shared).
 
 Run: .venv/bin/python benchmarks/report_speed.py
@@ -42,7 +44,7 @@ def synthetic_ladder(n_budgets: int = 20, sizes: int = 50, points: int = 10, see
 
 def main() -> int:
     from scalinglab.laws.fit import fit
-    from scalinglab.report import analyse, load_input, write_data
+    from scalinglab.report import ReportOptions, analyse, load_input, write_data
 
     with tempfile.TemporaryDirectory() as tmp:
         runs, curves = synthetic_ladder()
@@ -60,9 +62,13 @@ def main() -> int:
     baseline = time.perf_counter()
     fit(data.runs, "chinchilla")                 # the baseline: one fit of the law, as `scalinglab fit` does it
     baseline = time.perf_counter() - baseline
+    without = time.perf_counter()
+    analyse(data, ReportOptions(forecast=False))
+    without = time.perf_counter() - without
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{len(runs)} runs: load {t1 - t0:.2f} s, analysis {t2 - t1:.2f} s (two fits: all runs and the backtest's; "
-          f"bootstrap; approaches), figures + page {t3 - t2:.2f} s")
+          f"bootstrap; approaches; forecast), figures + page {t3 - t2:.2f} s")
+    print(f"analysis without the forecast section: {without:.2f} s; the forecast's share: {t2 - t1 - without:.2f} s")
     print(f"baseline, one `scalinglab fit` of the same runs: {baseline:.2f} s; report / fit = {total / baseline:.2f}")
     print(f"CPU time of this process: {cpu:.2f} s (what the wall time would be on an idle machine: the work is "
           f"single-threaded)")

@@ -106,6 +106,7 @@ def tiny_ladder_report(tmp_path_factory):
         root = tmp_path_factory.mktemp("tiny_ladder")
         ids = make_tiny_ladder(root / "ladder")
         files = write_report(root / "ladder", root / "report.html", png=True,
-                             options=ReportOptions(n_resamples=100, plans=("flops=1e13",)))
+                             options=ReportOptions(n_resamples=100, plans=("flops=1e13",),
+                                                     forecast_law="chinchilla", forecast_resamples=20))
         _CACHE["ladder"] = (files, ids)
     return _CACHE["ladder"]

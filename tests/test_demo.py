@@ -29,6 +29,15 @@ def test_demo_recovers_a_known_law_and_writes_the_results_folder(tmp_path, capsy
     assert len(runs) == laws["n_runs"] and runs.curves is not None
     printed = capsys.readouterr().out
     assert "backtest error" in printed and "Compute-optimal allocation" in printed
+    # the forecast at the preset's budgets and 10x, 100x beyond the ladder, as printed and in laws.json
+    forecast = laws["forecast"]
+    assert forecast == json.loads((out / "report.json").read_text())["forecast"]
+    targets = {t["target"]: t for t in forecast["targets"]}
+    assert {"report budget", "10× the largest run", "100× the largest run"} <= set(targets)
+    for t in forecast["targets"]:
+        assert t["lo"] < t["loss"] < t["hi"] and t["level"] == 0.9 and "extrapolation" in t["components"]
+    assert "Forecast (scalinglab forecast)" in printed
+    assert f"{targets['10× the largest run']['loss']:.3f}" in printed
 
     # Running it again trains nothing and refits from the store.
     assert main(["demo", "--preset", "test", "--trainer", "synthetic", "--out", str(out), "--quiet"]) == 0

@@ -204,3 +204,15 @@ def test_epoch_forecast_beyond_1e21_from_runs_up_to_1e20():
           f"{np.median(np.abs(baseline / test.loss - 1)):.2%}), {inside}/23 inside")
     assert np.median(np.abs(est / test.loss - 1)) <= 0.010
     assert inside >= 20
+
+
+def test_a_given_fit_is_reused_only_when_it_is_the_fit_the_forecast_would_make(synth):
+    from scalinglab.laws.forecast import _reusable
+
+    runs = load_runs(synth)
+    plain = fit(runs, "chinchilla", grid=SMALL_GRID)
+    assert _reusable(plain, Chinchilla, runs)
+    assert not _reusable(plain, KaplanJoint, runs)                               # another form
+    assert not _reusable(plain, Chinchilla, runs.subset(np.arange(len(runs)) > 0))   # other runs
+    assert not _reusable(fit(runs, "chinchilla", loss="mse", grid=SMALL_GRID), Chinchilla, runs)
+    assert not _reusable(fit(runs, "chinchilla", fix={"E": 1.8}, grid=SMALL_GRID), Chinchilla, runs)

@@ -42,7 +42,7 @@ def test_report_opens_offline_without_errors_and_draws_every_figure(browser, tmp
         "return Array.from(document.querySelectorAll('figure img')).map(i => {"
         " const r = i.getBoundingClientRect();"
         " return {id: i.parentElement.id, complete: i.complete, natural: i.naturalWidth, w: r.width, h: r.height}; })")
-    assert [f["id"] for f in figures] == ["fig-loss_vs_compute", "fig-compute_optimal", "fig-isoflop",
+    assert [f["id"] for f in figures] == ["fig-loss_vs_compute", "fig-forecast", "fig-compute_optimal", "fig-isoflop",
                                           "fig-loss_curves", "fig-residuals", "fig-backtest"]
     for f in figures:
         assert f["complete"] and f["natural"] > 0 and f["w"] > 300 and f["h"] > 150, f

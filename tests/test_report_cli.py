@@ -30,7 +30,7 @@ def runs_csv(tmp_path):
 def test_a_run_named_script_is_escaped_everywhere(runs_csv, tmp_path, capsys):
     out = tmp_path / "report.html"
     code = main(["report", str(runs_csv), "-o", str(out), "--bootstrap", "0", "--no-backtest", "--no-approaches",
-                 "--exclude", ATTRIBUTE])
+                 "--no-forecast", "--exclude", ATTRIBUTE])
     assert code == 0
     assert str(out) in capsys.readouterr().out
     html = out.read_text(encoding="utf-8")
@@ -97,7 +97,10 @@ def test_same_seed_same_bytes(runs_csv, tmp_path):
     for name in ("a", "b"):
         out = tmp_path / name / "report.html"
         assert main(["report", str(runs_csv), "-o", str(out), "--bootstrap", "20", "--seed", "7", "--no-backtest",
-                     "--no-approaches", "--exclude", ATTRIBUTE]) == 0
+                     "--no-approaches", "--exclude", ATTRIBUTE, "--forecast-law", "chinchilla",
+                     "--forecast-resamples", "10"]) == 0
         pages.append((out.read_bytes(), out.with_suffix(".json").read_bytes(),
-                      (out.parent / "report_figures" / "loss_vs_compute.svg").read_bytes()))
+                      (out.parent / "report_figures" / "loss_vs_compute.svg").read_bytes(),
+                      (out.parent / "report_figures" / "forecast.svg").read_bytes()))
     assert pages[0] == pages[1]
+    assert "forecast-targets" in Page(pages[0][0].decode("utf-8")).tables   # the forecast is in what was compared

@@ -2,6 +2,7 @@
 planner request and the Large Language Monkeys sample counts for the test-time section: every section present, the
 numbers shown are the fit's, and they reproduce the published ones."""
 
+import json
 import math
 
 import numpy as np
@@ -9,13 +10,16 @@ import pytest
 from conftest import reference_file
 from report_helpers import Page, shown
 
+from scalinglab.laws.forecast import forecast
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.report import ReportOptions, write_report
-from scalinglab.report.html import num
+from scalinglab.report.html import interval, num
 from scalinglab.testtime.counts import load_counts
 from scalinglab.testtime.estimators import pass_at_k
 
-SECTIONS = ["summary", "trust", "fit", "allocation", "figures", "backtest", "plan", "testtime", "runs", "notes"]
+SECTIONS = ["summary", "trust", "fit", "allocation", "forecast", "figures", "backtest", "plan", "testtime", "runs",
+            "notes"]
+FORECAST_RESAMPLES = 50
 CHINCHILLA_FLOPS = 5.76e23  # Chinchilla's own training budget (Hoffmann et al. 2022, Table 3)
 
 
@@ -25,15 +29,16 @@ def report(tmp_path_factory):
     counts = reference_file("llmonkeys_pythia_math", "pythia_math_per_problem_counts.csv")
     out = tmp_path_factory.mktemp("epoch") / "epoch.html"
     files = write_report(runs, out, drop_highest=5, options=ReportOptions(
-        n_resamples=100, plans=(f"flops={CHINCHILLA_FLOPS}",), counts=str(counts)))
+        n_resamples=100, plans=(f"flops={CHINCHILLA_FLOPS}",), counts=str(counts),
+        forecast_resamples=FORECAST_RESAMPLES))
     return files, Page(files.html.read_text(encoding="utf-8"))
 
 
 def test_every_section_is_present(report):
     files, page = report
     assert page.sections == SECTIONS
-    assert set(page.images) == {f"fig-{n}" for n in ("loss_vs_compute", "compute_optimal", "isoflop", "residuals",
-                                                     "backtest", "coverage")}
+    assert set(page.images) == {f"fig-{n}" for n in ("loss_vs_compute", "forecast", "compute_optimal", "isoflop",
+                                                     "residuals", "backtest", "coverage")}
 
 
 def test_shown_parameters_are_the_fit_and_reproduce_besiroglu_2024(report):
@@ -95,3 +100,40 @@ def test_trust_box_reports_extrapolation_and_approach_agreement(report):
     assert "approaches" in checks and trust.approach_spread is not None
     a = [float(row[1][1]) for row in page.tables["approaches"]]
     assert max(a) - min(a) == pytest.approx(trust.approach_spread, rel=1e-12)
+
+
+def test_forecast_section_shows_sl_forecast_at_the_budgets_and_beyond_the_largest_run(report):
+    """The section's numbers are sl.forecast's on the same runs: at each budget's compute-optimal point under the
+    fitted law (as the allocation table shows it) and at 10× and 100× the largest run, with three law forms."""
+    files, page = report
+    data = files.data
+    max_c = data.runs.flops.max()
+    flops = np.sort(np.array(list(data.budgets) + [10 * max_c, 100 * max_c]))
+    alloc = compute_optimal(data.fit.law, flops)
+    targets = [{"N": n, "D": c / (6 * n)} for n, c in zip(alloc.n_params, flops)]
+    expected = forecast(data.runs, targets, "auto", level=0.9, n_resamples=FORECAST_RESAMPLES, seed=0)
+    rows = page.tables["forecast-targets"]
+    assert len(rows) == len(targets) == 6
+    assert [r[0][0] for r in rows].count("10× the largest run") == 1
+    for row, t in zip(rows, expected.targets):
+        assert float(row[1][1]) == pytest.approx(t.flops, rel=1e-9)
+        assert float(row[2][1]) == pytest.approx(t.n_params, rel=1e-9)
+        assert float(row[5][1]) == pytest.approx(t.loss.estimate, rel=1e-9)
+        assert row[6][0] == shown(interval(t.loss.lo, t.loss.hi))
+        assert float(row[4][1]) == pytest.approx(t.extrapolation_decades, rel=1e-9)
+    for row, t in zip(page.tables["forecast-components"], expected.targets):
+        total = sum(v * v for v in t.components.values())
+        assert [float(c[1]) for c in row[2:]] == pytest.approx([v * v / total for v in t.components.values()])
+    forms = {r[0][0]: float(r[1][1]) for r in page.tables["forecast-forms"]}
+    assert forms == pytest.approx({f.law: f.weight for f in expected.forms})
+    assert set(forms) == {"chinchilla", "kaplan", "interaction"}
+    # the report's budget points are the allocation table's
+    for row, alloc_row in zip([r for r in rows if r[0][0] == "report budget"], page.tables["allocation"]):
+        assert float(row[2][1]) == pytest.approx(float(alloc_row[2][1]), rel=1e-9)
+    saved = json.loads(files.json.read_text())["forecast"]
+    for t, e in zip(saved["targets"], expected.targets):
+        assert (t["loss"], t["lo"], t["hi"], t["level"]) == pytest.approx(
+            (e.loss.estimate, e.loss.lo, e.loss.hi, 0.9), rel=1e-9)
+        assert t["components"] == pytest.approx(e.components, rel=1e-9, abs=1e-15)
+        assert sum(t["shares"].values()) == pytest.approx(1.0)
+    assert [f["weight"] for f in saved["forms"]] == pytest.approx([f.weight for f in expected.forms])

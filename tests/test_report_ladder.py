@@ -12,8 +12,8 @@ from report_helpers import FAILED_ERROR, Page, shown, tiny_ladder_report
 from scalinglab.laws.optimal import compute_optimal
 from scalinglab.report.html import interval, num, pct
 
-SECTIONS = ["summary", "trust", "fit", "allocation", "figures", "backtest", "plan", "runs", "notes"]
-FIGURES = ["loss_vs_compute", "compute_optimal", "isoflop", "loss_curves", "residuals", "backtest"]
+SECTIONS = ["summary", "trust", "fit", "allocation", "forecast", "figures", "backtest", "plan", "runs", "notes"]
+FIGURES = ["loss_vs_compute", "forecast", "compute_optimal", "isoflop", "loss_curves", "residuals", "backtest"]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_figures_are_embedded_svg_and_written_as_files(report, page):
 
 def test_report_data_renders_as_html_in_a_notebook(report):
     page = Page(report[0].data._repr_html_())
-    assert page.sections == ["summary", "trust", "fit", "allocation", "notes"]
+    assert page.sections == ["summary", "trust", "fit", "allocation", "forecast", "notes"]
     assert page.images == {} and page.scripts == 0
 
 
@@ -190,7 +190,7 @@ def test_a_folder_of_exported_runs_and_curves_reports_like_the_ladder(report, tm
         store.export(tmp_path / "export")                     # runs.csv + curves.csv, as `scalinglab demo` writes
     out = tmp_path / "folder.html"
     assert main(["report", str(tmp_path / "export"), "-o", str(out), "--bootstrap", "0", "--no-backtest",
-                 "--no-approaches"]) == 0
+                 "--no-approaches", "--no-forecast"]) == 0
     page = Page(out.read_text(encoding="utf-8"))
     status = {row[0][0]: row[7][0] for row in page.tables["runs-table"]}
     assert status[ids["diverged"]].startswith("excluded: diverged")   # found again from the exported curves

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
-from scalinglab.errors import InputError
+from scalinglab.errors import InputError, require_positive
 
 
 def report_cmd(
@@ -23,8 +23,15 @@ def report_cmd(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples over runs for intervals (0: none).")] = 200,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap.")] = 0,
     level: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
-    flops: Annotated[Optional[list[float]], typer.Option(help="Budgets for the allocation table (repeat); default "
-                                                              "four decades from the largest run up.")] = None,
+    flops: Annotated[Optional[list[float]], typer.Option("--flops", "--C", help="Budgets for the allocation table and "
+                                                         "the forecast (repeat); default four decades from the "
+                                                         "largest run up.")] = None,
+    n_params: Annotated[Optional[list[float]], typer.Option("--N", help="Forecast target parameters (repeat; pair "
+                                                            "with --D), besides the budgets.")] = None,
+    n_tokens: Annotated[Optional[list[float]], typer.Option("--D", help="Forecast target tokens (repeat).")] = None,
+    forecast_law: Annotated[str, typer.Option(help="Law form(s) of the forecast: auto (chinchilla, kaplan, "
+                                                   "interaction, mixed by backtests) or one law.")] = "auto",
+    forecast_resamples: Annotated[int, typer.Option(help="Bootstrap resamples over runs for the forecast.")] = 200,
     drop_highest: Annotated[int, typer.Option(help="Exclude the K highest-loss runs.")] = 0,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Exclude a run by run_id or 'row K' (repeat).")] = None,
     plan: Annotated[Optional[list[str]], typer.Option(help="Planner request with the fitted law, e.g. 'flops=1e24' or "
@@ -33,6 +40,7 @@ def report_cmd(
                                                         "for the test-time section.")] = None,
     no_approaches: Annotated[bool, typer.Option("--no-approaches", help="Skip Chinchilla approaches 1-2.")] = False,
     no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the backtest.")] = False,
+    no_forecast: Annotated[bool, typer.Option("--no-forecast", help="Skip the forecast section.")] = False,
     png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 150-dpi PNG.")] = False,
     columns: ColumnsOption = None,
     by: ByOption = None,
@@ -40,7 +48,10 @@ def report_cmd(
     """Write one self-contained HTML page: the fitted law with intervals, figures, the compute-optimal allocation and
     how far to trust it; plus the numbers as JSON and the figures as files.
 
-    Example: scalinglab report runs.csv -o report.html --plan 'flops=1e24'
+    Example: scalinglab report runs.csv -o report.html --plan 'flops=1e24' --N 13e9 --D 5e12
+
+    The forecast section (as `scalinglab forecast`) covers the budgets, 10× and 100× the largest run and each
+    --N/--D pair.
 
     With --by config: one report per configuration, report-<config>.html beside -o.
     """
@@ -49,7 +60,9 @@ def report_cmd(
     options = ReportOptions(law=law, n_resamples=bootstrap, seed=seed, level=level,
                             budgets=tuple(flops) if flops else None, approaches=not no_approaches,
                             backtest=not no_backtest, plans=tuple(plan or ()),
-                            counts=None if counts is None else str(counts))
+                            counts=None if counts is None else str(counts), forecast=not no_forecast,
+                            forecast_resamples=forecast_resamples, forecast_law=forecast_law,
+                            targets=_forecast_targets(n_params, n_tokens))
     source = _runs_or_ladder(source, columns, curves, by)
     if not by:
         _write_one(source, out, curves, drop_highest, exclude, options, png)
@@ -65,6 +78,13 @@ def report_cmd(
                           options, png)
 
     exit_code(run_by_group(source, by, one, as_json=False))
+
+
+def _forecast_targets(n_params, n_tokens) -> tuple[tuple[float, float], ...]:
+    n_params, n_tokens = n_params or [], n_tokens or []
+    if len(n_params) != len(n_tokens):
+        raise InputError(f"give one --D per --N (got {len(n_params)} --N and {len(n_tokens)} --D)")
+    return tuple((require_positive("--N", n), require_positive("--D", d)) for n, d in zip(n_params, n_tokens))
 
 
 def _runs_or_ladder(source: Path, columns, curves, by):

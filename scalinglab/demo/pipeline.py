@@ -2,8 +2,9 @@
 
 The ladder lives in ``<out>/ladder`` (its SQLite store and run folders), so running the demo again skips finished
 runs, resumes interrupted ones, and only refits. The folder gets ``runs.csv`` and ``curves.csv`` (the Runs table and
-loss curves, readable by ``scalinglab fit``), ``laws.json`` (fits, intervals, approaches, backtest, allocations)
-and three PNG figures.
+loss curves, readable by ``scalinglab fit``), ``laws.json`` (fits, intervals, approaches, backtest, allocations and
+the forecast at the preset's budgets and 10× and 100× beyond the ladder, with its interval and components) and the
+report's PNG figures.
 """
 
 from __future__ import annotations
@@ -75,13 +76,15 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
     files = write_data(data, out / "report.html", png=True)
     numbers = data.to_dict()
     laws = {"preset": preset.name, "n_runs": len(data.runs), "law": numbers["fit"],
-            **{k: numbers[k] for k in ("bootstrap", "approaches", "compute_optimal", "backtest", "notes")}}
+            **{k: numbers[k] for k in ("bootstrap", "approaches", "compute_optimal", "backtest", "forecast", "notes")}}
     (out / "laws.json").write_text(json.dumps(laws, indent=2, allow_nan=False))
     _print_fit(data, console)
     if data.backtest is not None:
         _print_backtest(data, console)
     if data.optimal is not None:
         _print_allocation(data, console)
+    if data.forecast is not None:
+        _print_forecast(data.forecast, console)
     for note in data.notes:
         console.print(f"[yellow]note:[/] {note}")
     figures = sorted(p.name for p in files.figures if p.suffix == ".png")
@@ -153,3 +156,26 @@ def _print_allocation(a, console: Console) -> None:
                       f"{row['tokens_per_param']:.0f}", cell(row["loss"], "loss_opt", ".3f"))
     console.print(table)
     console.print("  (budgets far beyond the ladder are long extrapolations; the intervals cover fit noise only)")
+
+
+def _print_forecast(section, console: Console) -> None:
+    if section.result is None:
+        console.print(f"[yellow]no forecast:[/] {section.reason}")
+        return
+    res = section.result
+    if section.reason:
+        console.print(f"[yellow]forecast:[/] {section.reason}")
+    table = Table(title=f"Forecast (scalinglab forecast): loss of one run with a {res.level:.0%} prediction interval",
+                  title_justify="left")
+    for col in ("target", "compute C", "N", "D", "decades beyond", "loss", "interval", "largest part"):
+        table.add_column(col, justify="left" if col in ("target", "largest part") else "right")
+    for label, t in zip(section.labels, section.shown):
+        part = max(t.components, key=t.components.get)
+        table.add_row(label, f"{t.flops:.2g}", f"{t.n_params:.2g}", f"{t.n_tokens:.2g}",
+                      f"{t.extrapolation_decades:.2f}", f"{t.loss.estimate:.3f}",
+                      f"\\[{t.loss.lo:.3f}, {t.loss.hi:.3f}]", part.replace("_", " "))
+    console.print(table)
+    console.print("  law forms: " + ", ".join(f"{f.law} {f.weight:.2f}" for f in res.forms)
+                  + "; the interval widens with the decades beyond the largest run (report.html, Forecast)")
+    for note in res.notes:
+        console.print(f"  note: {note}")

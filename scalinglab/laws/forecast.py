@@ -219,7 +219,8 @@ def _targets(targets) -> list[dict]:
 
 # --- the forecast ---------------------------------------------------------------------------------------------
 def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int = 1000, seed: int = 0,
-             n_fold_resamples: int = FOLD_RESAMPLES, grid: np.ndarray | None = None) -> ForecastResult:
+             n_fold_resamples: int = FOLD_RESAMPLES, grid: np.ndarray | None = None,
+             fit_result: FitResult | None = None) -> ForecastResult:
     """Forecast the loss of a run at each target, with a ``level`` interval and its components (module docstring).
 
     ``targets``: dicts (or one dict of arrays) of N and D (aliases n_params/n_tokens; C with one of them also works);
@@ -227,6 +228,8 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
     largest weight. ``law``: "auto" (Chinchilla, Kaplan joint and the interaction form, mixed by backtest stacking)
     or one law name; seeded: the same seed gives the same numbers. ``grid``: starting points for a one-law
     forecast's fit (default: the law's own grid); ``n_fold_resamples``: bootstrap resamples per backtest fold.
+    ``fit_result``: a fit of one of the forms on these runs with ``fit``'s default options (e.g. the report's), used
+    instead of refitting that form; a fit with other options is ignored.
     """
     if not (0 < level < 1):
         raise InputError(f"interval level must be between 0 and 1, got {level}")
@@ -245,7 +248,10 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
     fits: list[FitResult] = []
     for cls in classes:
         chin = next((f for f in fits if isinstance(f.law, Chinchilla)), None)
-        fits.append(fit(runs, cls, grid=grid) if grid is not None else _fit_form(runs, cls, chinchilla=chin))
+        if grid is None and _reusable(fit_result, cls, runs):
+            fits.append(fit_result)
+        else:
+            fits.append(fit(runs, cls, grid=grid) if grid is not None else _fit_form(runs, cls, chinchilla=chin))
     folds = _folds(runs, max(c.n_fit_params() for c in classes))
     notes = []
     if not folds:
@@ -294,6 +300,13 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
                       for k in folds)
     return ForecastResult(targets=out, forms=forms, level=level, n_resamples=int(n_resamples), seed=int(seed),
                           folds=fold_text, notes=tuple(notes))
+
+
+def _reusable(result: FitResult | None, law_cls, runs: Runs) -> bool:
+    """Whether ``result`` is the fit ``_fit_form`` would make of ``law_cls`` on ``runs`` (fit's default options)."""
+    return (result is not None and type(result.law) is law_cls and result.n_points == len(runs)
+            and np.array_equal(result.runs.loss, runs.loss) and result.loss == "huber_log" and result.delta == 1e-3
+            and result.asymmetry == 1.0 and not result.held and not result.fixed and result.bound_e)
 
 
 def _resolve_budgets(wanted: list[dict], top: FitResult) -> tuple[list[dict], list[bool]]:

@@ -2,7 +2,8 @@
 
 One fit of the chosen law; a bootstrap over runs for intervals on every parameter and on N_opt, D_opt and loss at the
 report's budgets; Chinchilla's three approaches to the allocation exponents (Chinchilla law only); a backtest that
-fits the smaller runs and predicts the largest compute budget; the compute-optimal allocation at the budgets.
+fits the smaller runs and predicts the largest compute budget; the compute-optimal allocation at the budgets; the
+forecast with its interval and components at the budgets and beyond the ladder (``report.forecast``).
 Parts the data cannot support are skipped with a note, never hidden.
 """
 
@@ -19,6 +20,7 @@ from scalinglab.laws.backtest import BacktestResult, backtest
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap
 from scalinglab.laws.fit import FitResult, fit, resolve_law, standard_fit_options
 from scalinglab.laws.optimal import Allocation, compute_optimal
+from scalinglab.report.forecast import ForecastSection, check_options, forecast_section
 from scalinglab.report.planning import PlanSection, parse_request, plan_sections
 from scalinglab.report.sources import ReportInput
 from scalinglab.report.testtime import TestTimeSection, testtime_section
@@ -38,6 +40,10 @@ class ReportOptions:
     backtest: bool = True
     plans: tuple[str, ...] = ()   # planner requests, each 'key=value,…' (see report.planning)
     counts: str | None = None     # per-problem sample counts for the test-time section
+    forecast: bool = True         # the forecast section (scalinglab.laws.forecast)
+    forecast_resamples: int = 200
+    forecast_law: str = "auto"
+    targets: tuple[tuple[float, float], ...] = ()   # (N, D) to forecast besides the budgets
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class ReportData:
     trust: Trust
     plans: tuple[PlanSection, ...] = ()
     testtime: TestTimeSection | None = None
+    forecast: ForecastSection | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -76,6 +83,7 @@ class ReportData:
             "budgets": list(self.budgets), "trust": self.trust.to_dict(),
             "plans": [p.to_dict() for p in self.plans],
             "testtime": self.testtime.to_dict() if self.testtime is not None else None,
+            "forecast": self.forecast.to_dict() if self.forecast is not None else None,
             "notes": list(self.notes),
         })
 
@@ -122,6 +130,10 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
         raise InputError(f"--bootstrap needs 0 (no intervals) or at least 2 resamples, got {options.n_resamples}")
     for request in options.plans:
         parse_request(request)  # bad requests fail before the slow part
+    if options.forecast:
+        if options.forecast_resamples < 2:
+            raise InputError(f"--forecast-resamples needs at least 2 resamples, got {options.forecast_resamples}")
+        check_options(options.forecast_law, options.targets)
     tt = testtime_section(options.counts, seed=options.seed) if options.counts is not None else None
     runs, notes = data.runs, []
     result = fit(runs, options.law, **standard_fit_options(options.law))
@@ -163,10 +175,15 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
             except InputError as exc:
                 notes.append(f"backtest: {exc}")
     plans = plan_sections(options.plans, result) if options.plans else ()
+    fc = None
+    if options.forecast:
+        fc = forecast_section(runs, result.law if allocates else None, budgets=budgets, targets=options.targets,
+                              forecast_law=options.forecast_law, level=options.level,
+                              n_resamples=options.forecast_resamples, seed=options.seed, fit_result=result)
     trust = assess(runs, result, boot, comparison, bt, optimal)
     return ReportData(input=data, options=options, fit=result, boot=boot, approaches=comparison, backtest=bt,
                       optimal=optimal, budgets=budgets, trust=trust, plans=tuple(plans), testtime=tt,
-                      notes=tuple(notes))
+                      forecast=fc, notes=tuple(notes))
 
 
 def plain(obj):

@@ -14,6 +14,7 @@ from pathlib import Path
 from scalinglab.errors import InputError
 from scalinglab.report import figures as F
 from scalinglab.report.analysis import ReportData, ReportOptions, analyse
+from scalinglab.report.forecast import forecast_figure
 from scalinglab.report.plotting import figure_png, figure_svg, size_colors
 from scalinglab.report.render import render_html
 from scalinglab.report.sources import load_input
@@ -45,6 +46,12 @@ def report_figures(data: ReportData) -> dict:
         "Final loss against training compute; runs coloured by model size, excluded runs as grey crosses. The "
         "black line is the fitted law's compute-optimal loss (dashed beyond the largest fitted run), the shaded band "
         "its bootstrap interval, stars the report's budgets.")}
+    if data.forecast is not None and data.forecast.result is not None:
+        out["forecast"] = (
+            forecast_figure(runs, law, data.forecast, colors=colors),
+            f"Forecast beyond the ladder: the runs, the fitted law's compute-optimal loss over them, and the "
+            f"forecast's {data.forecast.result.level:.0%} interval (blue band) at compute-optimal points from the "
+            "largest run on, widening with the decades extrapolated; stars are the forecast section's targets.")
     if data.optimal is not None:
         out["compute_optimal"] = (
             F.compute_optimal_allocation(law, runs, budgets=data.budgets, minima=minima, envelope=envelope,

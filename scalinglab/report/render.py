@@ -1,7 +1,7 @@
 """The report page: one self-contained HTML document (inline CSS, figures as base64 SVG data URIs, no scripts or
 external fonts) with a section per question a reader asks, each with a stable ``id``.
 
-Sections: summary, trust ("how far to trust this"), fit, allocation, figures, backtest, plan (when asked),
+Sections: summary, trust ("how far to trust this"), fit, allocation, forecast (``report.forecast``), figures, backtest, plan (when asked),
 testtime (when counts are given), runs, notes.
 """
 
@@ -12,6 +12,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from scalinglab.laws.objective import LOSSES
+from scalinglab.report.forecast import forecast_html
 from scalinglab.report.html import CSS, esc, interval, key_values, ncell, nested, num, pct, table, tcell
 from scalinglab.report.plotting import data_uri
 from scalinglab.report.sources import run_labels
@@ -71,8 +73,9 @@ def _trust(data) -> str:
 def _fit(data) -> str:
     fit, boot = data.fit, data.boot
     status = "converged" if fit.converged else f"NOT converged: {fit.message}"
+    objective = LOSSES.get(fit.loss, fit.loss) + (f", δ = {num(fit.delta)}" if fit.loss == "huber_log" else "")
     head = (f"<p><span class=\"formula\">{esc(fit.law.formula)}</span> fitted to {fit.n_points} runs by minimising "
-            f"the {esc(fit.loss)} objective on log-loss residuals (δ = {num(fit.delta)}) from {fit.n_starts} starts: "
+            f"the <code>{esc(fit.loss)}</code> objective ({objective}) from {fit.n_starts} starts: "
             f"{esc(status)}.</p>")
     head += key_values([("objective (at the optimum)", fit.objective), ("R² of loss", fit.r_squared),
                         ("runs fitted", fit.n_points), ("starts", fit.n_starts),
@@ -254,12 +257,14 @@ def _notes(data) -> str:
 def render_fragment(data) -> str:
     """The page's numbers without figures, as an HTML fragment (what a notebook shows for a ``ReportData``)."""
     return (f"<div class=\"scalinglab-report\"><style>{CSS}</style>"
-            + "".join([_summary(data), _trust(data), _fit(data), _allocation(data), _notes(data)]) + "</div>")
+            + "".join([_summary(data), _trust(data), _fit(data), _allocation(data), forecast_html(data), _notes(data)])
+            + "</div>")
 
 
 def render_html(data, figures: dict, *, json_name: str | None = None) -> str:
     """The whole page. ``figures``: name → (SVG text, caption), in display order."""
-    body = "".join([_summary(data), _trust(data), _fit(data), _allocation(data), _figures(figures), _backtest(data),
+    body = "".join([_summary(data), _trust(data), _fit(data), _allocation(data), forecast_html(data),
+                    _figures(figures), _backtest(data),
                     _plans(data), _testtime(data), _runs(data), _notes(data)])
     foot = f"<p class=\"muted\">All numbers are also in <code>{esc(json_name)}</code>.</p>" if json_name else ""
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
