@@ -184,3 +184,30 @@ def test_report_by_config_writes_one_report_per_group(capsys, configs_csv, tmp_p
         assert data["n_runs_fitted"] == 36
         assert data["fit"]["params"]["alpha"] == pytest.approx(truth[config]["alpha"], abs=0.03)
     assert not (tmp_path / "rep" / "report-tiny.html").exists()
+
+
+@pytest.mark.parametrize("args, needle", [(["--delta", "1e308"], "--delta must be between 1e-12 and 1000"),
+                                          (["--delta", "5e-324"], "--delta must be between"),
+                                          (["--asymmetry", "1e308"], "--asymmetry must be between 1e-06 and 1e+06")])
+def test_a_huber_delta_or_asymmetry_out_of_range_is_refused(capsys, runs_csv, args, needle):
+    # Before the fix a delta of 1e308 overflowed inside the solver (RuntimeWarning) and 5e-324 "converged" at 0.
+    assert main(["fit", str(runs_csv), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_a_degenerate_fit_whose_rising_term_underflows_is_refused(capsys, tmp_path):
+    """Nine runs the fuzz test drew: the best Chinchilla start ends at beta = -61.6 with log B = -1829, a term that
+    rises with D and was kept small only by a coefficient below the smallest double. Stored as B = 2.2e-308 it
+    predicted inf at the runs themselves (an overflow warning in R²); now it is refused in one line."""
+    path = tmp_path / "runs.csv"
+    path.write_text("N,D,loss\n5.73685e+10,7.79405e+12,2.00001\n1e+09,7.1479e+12,1.5\n9.27991e+10,6.67524e+12,1.5\n"
+                    "4.20289e+10,4.66326e+12,7.9766\n4.13238e+10,4.35572e+12,1.53457\n1e+07,1.46795e+12,2.14571\n"
+                    "745040,1e+09,3.27357\n6.416e+10,7.95154e+12,3.16526\n6.15593e+08,7.74836e+12,7\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["fit", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "underflows while beta" in err and len(err.splitlines()) == 1

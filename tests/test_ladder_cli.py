@@ -91,6 +91,18 @@ def test_an_unreadable_corpus_is_one_line_and_exit_2_before_the_ladder_exists(tm
     assert not (tmp_path / "l").exists()
 
 
+def test_a_preset_runs_on_the_corpus_given_and_refuses_design_options(tmp_path, capsys):
+    corpus = tmp_path / "random.bin"
+    corpus.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes() + b"\0")
+    # Before the fix --corpus was dropped in silence under --preset: the preset trained on the default corpus.
+    assert main(["ladder", "run", str(tmp_path / "l"), "--preset", "test", "--corpus", str(corpus), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "random.bin" in err and len(err.splitlines()) == 1 and not (tmp_path / "l").exists()
+    assert main(["ladder", "plan", "--preset", "test", "--budgets", "1e11:1e12:2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --preset test fixes the design; drop --budgets or the preset"
+
+
 def test_a_corpus_too_small_for_a_sequence_is_refused_naming_the_corpus(tmp_path, capsys):
     corpus = _text_corpus(tmp_path / "tiny.txt", 3000)  # 15-token blocks of 3000 bytes: held-out < one sequence
     assert main(["ladder", "run", str(tmp_path / "l"), *TINY, "--corpus", str(corpus), "--quiet"]) == 2

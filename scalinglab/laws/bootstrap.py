@@ -102,7 +102,8 @@ def bootstrap_memory_bytes(n_resamples: int, n_runs: int, n_starts: int, n_param
     return float(n_resamples) * (n_starts * per_row + per_resample)
 
 
-def _check_memory(n_resamples, n_runs, n_starts, n_params, n_quantities) -> None:
+def check_bootstrap_memory(n_resamples, n_runs, n_starts, n_params, n_quantities) -> None:
+    """Refuse, with the estimate and the most resamples that fit, a bootstrap larger than the memory available."""
     need = bootstrap_memory_bytes(n_resamples, n_runs, n_starts, n_params, n_quantities)
     have = available_memory_bytes()
     if need > have:
@@ -160,7 +161,7 @@ def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0,
     n = len(runs)
     k = 1 + len(base.near_optima[1:MAX_EXTRA_STARTS + 1])
     estimate = derived_quantities(base.law, flops, points)
-    _check_memory(int(n_resamples), n, k, law_cls.n_fit_params(), len(estimate))
+    check_bootstrap_memory(int(n_resamples), n, k, law_cls.n_fit_params(), len(estimate))
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
     obj, best = refit_resamples(base, counts, max_iter=MAX_ITER)

@@ -44,7 +44,8 @@ class DataConstrained(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, al, be, rd, rn = (float(t) for t in theta)
-        return cls(**exp_params(E=e, A=a, B=b), alpha=al, beta=be,
+        return cls(**exp_params(E=e, A=a, B=b, exponents={"A": ("alpha", al), "B": ("beta", be)}),
+                   alpha=al, beta=be,
                    R_D_star=rd, R_N_star=rn)
 
     @classmethod

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.stats import norm
 
 from scalinglab.errors import InputError
-from scalinglab.laws.bootstrap import refit_resamples
+from scalinglab.laws.bootstrap import MAX_EXTRA_STARTS, check_bootstrap_memory, refit_resamples
 from scalinglab.laws.fit import FitResult, fit, resolve_law
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla, complete_inputs
 from scalinglab.laws.interaction import Interaction
@@ -242,6 +242,8 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
             raise InputError(f"forecast needs a law of N and D; '{cls.name}' depends on {', '.join(cls.inputs)}")
     wanted = _targets(targets)
     runs = load_runs(runs)
+    for cls in classes:  # before any fit: a bootstrap too large for memory is refused with the number
+        check_bootstrap_memory(int(n_resamples), len(runs), 1 + MAX_EXTRA_STARTS, cls.n_fit_params(), len(wanted))
     rng = np.random.default_rng(seed)
     if grid is not None and len(classes) > 1:
         raise InputError("starting points (grid) can be given for a forecast with one law only")

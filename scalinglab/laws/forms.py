@@ -135,21 +135,30 @@ class Law:
                 if len(idx) == 1 and not any(idx & other for o, other in touched.items() if o != name)}
 
 
-def exp_params(**logs) -> dict[str, float]:
+def exp_params(*, exponents: dict[str, float] | None = None, **logs) -> dict[str, float]:
     """exp of fitted log-parameters (A, B, E, …) for ``from_theta``. A log so negative that exp underflows gives the
     smallest positive double instead of 0: the term still vanishes from L, and ``theta()`` stays finite (log 0 =
-    -inf would make 0·(-inf) = nan in the log-sum-exp design product). An overflow means the fit ran off to
-    infinity and is refused, so no law with an infinite parameter is built."""
+    -inf would make 0·(-inf) = nan in the log-sum-exp design product). That holds only for a term that falls with
+    its input (A/N^α with α ≥ 0, N ≥ 1): ``exponents`` names each coefficient's exponent, and an underflowed
+    coefficient whose exponent is negative (its term rises with N or D, and the tiny coefficient was what kept it
+    small) is refused, as the law could not be stored. An overflow means the fit ran off to infinity and is
+    refused, so no law with an infinite parameter is built."""
     with np.errstate(over="ignore", under="ignore"):
         out = {k: max(float(np.exp(float(v))), _TINY) for k, v in logs.items()}
     for k, v in out.items():
         if not np.isfinite(v):
             raise InputError(f"fitted parameter {k} = exp({float(logs[k]):.4g}) is not a finite number (the fit "
                              "ran off to infinity)")
+    for k, (name, exponent) in (exponents or {}).items():
+        if float(logs[k]) < _LOG_TINY and exponent < 0:
+            raise InputError(f"fitted parameter {k} = exp({float(logs[k]):.4g}) underflows while {name} = "
+                             f"{exponent:.4g} < 0 (its term rises with its input): a degenerate fit the runs do "
+                             "not pin")
     return out
 
 
 _TINY = float(np.finfo(float).tiny)
+_LOG_TINY = float(np.log(_TINY))
 
 
 def _logsumexp(u: np.ndarray) -> np.ndarray:
@@ -186,7 +195,8 @@ class Chinchilla(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, al, be = (float(t) for t in theta)
-        return cls(**exp_params(E=e, A=a, B=b), alpha=al, beta=be)
+        return cls(**exp_params(E=e, A=a, B=b, exponents={"A": ("alpha", al), "B": ("beta", be)}), alpha=al,
+                   beta=be)
 
     @classmethod
     def lse_design(cls, X):
@@ -399,7 +409,7 @@ class Saturating(Law):
     @classmethod
     def from_theta(cls, theta):
         a, e, al = (float(t) for t in theta)
-        return cls(**exp_params(E=e, A=a), alpha=al)
+        return cls(**exp_params(E=e, A=a, exponents={"A": ("alpha", al)}), alpha=al)
 
     @classmethod
     def lse_design(cls, X):

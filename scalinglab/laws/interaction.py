@@ -37,7 +37,8 @@ class Interaction(Law):
     @classmethod
     def from_theta(cls, theta):
         a, b, e, g, al, be = (float(t) for t in theta)
-        return cls(**exp_params(E=e, A=a, B=b, G=g), alpha=al, beta=be)
+        exponents = {"A": ("alpha", al), "B": ("beta", be), "G": ("alpha + beta", al + be)}
+        return cls(**exp_params(E=e, A=a, B=b, G=g, exponents=exponents), alpha=al, beta=be)
 
     @classmethod
     def from_chinchilla(cls, law: Chinchilla, G: float = 1e-3) -> "Interaction":

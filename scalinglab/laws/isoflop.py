@@ -266,6 +266,19 @@ def _interval(est: float, samples: np.ndarray, level: float, birge: float) -> tu
     return est - birge * (est - lo), est + birge * (hi - est)
 
 
+def _check_memory(kept: list[_Budget], n_resamples: int) -> None:
+    """Refuse a noise bootstrap larger than the memory available, with the number (before any resample is drawn):
+    per resample, a budget's window (noise, lstsq copies) and the replicate lines hold a few doubles per point."""
+    from scalinglab.laws.bootstrap import available_memory_bytes
+
+    per_resample = 8.0 * (8 * max((b.x.size for b in kept), default=0) + 8 * len(kept) + 8)
+    need, have = n_resamples * per_resample, available_memory_bytes()
+    if need > have:
+        raise InputError(f"an isoFLOP bootstrap of {n_resamples:,} resamples needs about {need / 1e9:,.1f} GB of "
+                         f"memory, more than the {have / 1e9:,.1f} GB available; use at most "
+                         f"{int(have / per_resample):,} resamples")
+
+
 def isoflop_analysis(runs, *, window_decades: float = DEFAULT_WINDOW_DECADES, n_resamples: int = 1000,
                      level: float = 0.9, seed: int = 0) -> IsoflopAnalysis:
     """Chinchilla approach 2 as in the module docstring. Raises ``InputError`` when the runs hold fewer than 2
@@ -273,6 +286,7 @@ def isoflop_analysis(runs, *, window_decades: float = DEFAULT_WINDOW_DECADES, n_
     _check_options(window_decades, n_resamples, level)
     runs = load_runs(runs)
     kept, dropped, warnings = _group(runs, window_decades * math.log(10))
+    _check_memory(kept, n_resamples)
     sigma = _pooled_sigma(kept)
     rng = np.random.default_rng(seed)
     usable, xs = [], []

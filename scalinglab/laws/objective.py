@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalinglab.errors import InputError
+
 from scalinglab.laws.forms import Law
 
 CHUNK_ELEMENTS = 1 << 15  # per-block size of the largest temporaries (see Objective._blocks)
@@ -37,6 +39,18 @@ def _sum_terms(e: np.ndarray) -> np.ndarray:
     return out
 
 
+DELTA_RANGE = (1e-12, 1e3)  # Huber delta on log residuals: above 1e3 it is least squares, below 1e-12 it is L1 × 0
+ASYMMETRY_RANGE = (1e-6, 1e6)
+
+
+def check_loss_options(delta: float, asymmetry: float) -> None:
+    """Refuse a Huber delta or an asymmetry outside the range where the objective means something and its products
+    stay finite (one-line ``InputError``)."""
+    for name, value, (lo, hi) in (("delta", delta, DELTA_RANGE), ("asymmetry", asymmetry, ASYMMETRY_RANGE)):
+        if not (lo <= value <= hi):  # also refuses nan
+            raise InputError(f"--{name} must be between {lo:g} and {hi:g}, got {value:g}")
+
+
 class Objective:
     """Σ w ρ(log L̂(θ) − log L) for one law on fixed data; evaluated for batches of θ (rows of ``theta``)."""
 
@@ -48,6 +62,7 @@ class Objective:
         self.kind, self.delta, self.kappa = canonical_loss(kind), float(delta), float(asymmetry)
         if self.kind is None:
             raise ValueError(f"unknown loss '{kind}'")
+        check_loss_options(self.delta, self.kappa)
         self._loss2 = np.exp(2.0 * self.y)  # L², the scale of the raw-loss residual (mse)
         n = self.y.size
         self.weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
