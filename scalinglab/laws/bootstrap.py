@@ -190,7 +190,9 @@ def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0,
         col = col[np.isfinite(col)]
         lo, hi = np.quantile(col, [q, 1 - q]) if col.size else (np.nan, np.nan)
         vals = [d[name] for d in near]
-        table.append({"quantity": name, "estimate": est, "se": float(np.std(col, ddof=1)) if col.size > 1 else np.nan,
+        with np.errstate(over="ignore", invalid="ignore"):  # draws near the largest double: the spread is inf
+            se = float(np.std(col, ddof=1)) if col.size > 1 else np.nan
+        table.append({"quantity": name, "estimate": est, "se": se,
                       "lo": float(lo), "hi": float(hi), "near_lo": float(min(vals)), "near_hi": float(max(vals)),
                       "lo_total": float(min(lo, min(vals))), "hi_total": float(max(hi, max(vals))),
                       "n_used": int(col.size)})

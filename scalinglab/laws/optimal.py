@@ -70,6 +70,8 @@ def compute_optimal(law: Law, flops, **extra) -> Allocation:
 
 
 def _argmin_n(law: Law, c: float, extra: dict) -> float:
+    if not c / FLOPS_PER_PARAM_TOKEN > 1.0:  # also a subnormal budget whose ratio underflows to 0
+        raise InputError(f"FLOP budget {c:.3g} is too small to allocate (under 1 parameter or token)")
     half = 0.5 * np.log(c / FLOPS_PER_PARAM_TOKEN)
     lo, hi = max(half - 25.0, 0.0), 2 * half  # N ≥ 1 and D ≥ 1
     if hi <= lo:
