@@ -18,7 +18,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from scalinglab.errors import InputError
-from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective, parameters_at_bound
+from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective, parameters_at_bound, stack_runs
 from scalinglab.laws.forms import Law
 from scalinglab.laws.optimal import compute_optimal, optimal_exponents
 from scalinglab.laws.solver import BatchResult, minimize_batched
@@ -131,18 +131,40 @@ def refit_resamples(base: FitResult, counts: np.ndarray, max_iter: int | None = 
     """Refit ``base`` on bootstrap resamples (rows of run multiplicities ``counts``) in one batched solve, each from
     the best fit and up to MAX_EXTRA_STARTS near-optimal ones; the best start of each resample is kept. Returns the
     objective and a ``BatchResult`` of one row per resample."""
-    law_cls = type(base.law)
-    starts = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
-    k, R = len(starts), len(counts)
-    obj, free = make_objective(law_cls, base.runs, loss=base.loss, delta=base.delta, asymmetry=base.asymmetry,
-                               hold=base.held, start=base.law, weights=np.repeat(counts, k, axis=0),
-                               bound_e=base.bound_e)
-    theta0 = np.tile(np.array([s.theta()[free] for s in starts]), (R, 1))
+    obj, (res,) = refit_resamples_many([base], [counts], max_iter=max_iter)
+    return obj, res
+
+
+def refit_resamples_many(bases, counts, max_iter: int | None = None):
+    """``refit_resamples`` for several fits of one law with the same options (e.g. backtest folds, or ladders of one
+    design) in one batched solve over all their resamples (a ``RunsStack`` of their runs); ``counts``: one array of
+    multiplicities per fit. Returns the objective and one ``BatchResult`` per fit."""
+    law_cls, first = type(bases[0].law), bases[0]
+    if any(type(b.law) is not law_cls or (b.loss, b.delta, b.asymmetry, b.held, b.bound_e)
+           != (first.loss, first.delta, first.asymmetry, first.held, first.bound_e) for b in bases):
+        raise ValueError("refit_resamples_many needs fits of one law with the same options")
+    starts = [[b.law] + [o.law for o in b.near_optima[1:MAX_EXTRA_STARTS + 1]] for b in bases]
+    k = np.array([len(s) for s in starts])
+    R = np.array([len(c) for c in counts])
+    opts = dict(loss=first.loss, delta=first.delta, asymmetry=first.asymmetry, hold=first.held, start=first.law,
+                bound_e=first.bound_e)
+    if len(bases) == 1:
+        obj, free = make_objective(law_cls, first.runs, **opts, weights=np.repeat(counts[0], k[0], axis=0))
+    else:
+        stack = stack_runs(law_cls, [b.runs for b in bases])
+        groups = np.repeat(np.arange(len(bases)), R * k)
+        weights = np.vstack([stack.spread(i, np.repeat(c, ki, axis=0)) for i, (c, ki) in enumerate(zip(counts, k))])
+        obj, free = make_objective(law_cls, stack, **opts, weights=weights, groups=groups)
+    theta0 = np.vstack([np.tile(np.array([s.theta()[free] for s in st]), (r, 1)) for st, r in zip(starts, R)])
     with threadpool_limits(1):
         res = minimize_batched(obj, theta0, **({} if max_iter is None else {"max_iter": max_iter}))
-    rows = np.arange(R) * k + np.argmin(res.objective.reshape(R, k), axis=1)
-    return obj, BatchResult(theta=res.theta[rows], objective=res.objective[rows], converged=res.converged[rows],
-                            n_iter=res.n_iter[rows], message=res.message[rows])
+    out, offset = [], 0
+    for ki, r in zip(k, R):
+        rows = offset + np.arange(r) * ki + np.argmin(res.objective[offset:offset + r * ki].reshape(r, ki), axis=1)
+        out.append(BatchResult(theta=res.theta[rows], objective=res.objective[rows], converged=res.converged[rows],
+                               n_iter=res.n_iter[rows], message=res.message[rows]))
+        offset += r * ki
+    return obj, out
 
 
 def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0, level: float = 0.9,
