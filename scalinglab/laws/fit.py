@@ -7,12 +7,11 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from scalinglab.errors import InputError
 from scalinglab.laws.forms import Law
 from scalinglab.laws.objective import LOSS_ALIASES, LOSSES, Objective, canonical_loss
-from scalinglab.laws.solver import minimize_batched
+from scalinglab.laws.solver import minimize_batched, single_threaded
 from scalinglab.runs import Runs, load_runs
 
 SMOOTH_DELTA = 0.1        # continuation: starts first descend a smoother Huber (δ = 0.1), then the requested δ
@@ -337,7 +336,7 @@ def fit_many(tables: Sequence, law="chinchilla", *, grid=None, errors: str = "ra
         data = tables[todo[0]] if len(todo) == 1 else stack_runs(law_cls, [tables[g] for g in todo])
         starts = np.vstack([starts_of[g] for g in todo])
         groups = np.repeat(np.arange(len(todo)), [len(starts_of[g]) for g in todo])
-        with threadpool_limits(1):  # tiny matmuls: BLAS threading costs more than it saves
+        with single_threaded():  # tiny matmuls: BLAS threading costs more than it saves
             obj, res, groups = _multistart(data, law_cls, starts, groups, **opts, max_iter=max_iter)
         full = obj.full_theta(res.theta)
         for j, g in enumerate(todo):

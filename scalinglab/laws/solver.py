@@ -31,6 +31,19 @@ SECULAR_MAX_ITER, SECULAR_RTOL = 12, 1e-13  # the step length matches the radius
 STALL_WINDOW, STALL_RTOL = 25, 1e-10  # a start whose objective fell < 1e-10 (relative) in 25 steps has stalled
 
 
+_THREADPOOLS = None
+
+
+def single_threaded():
+    """A context in which BLAS runs on one thread (the solver's matmuls are tiny: threading costs more than it
+    saves), through one cached controller: finding the BLAS libraries anew cost milliseconds per call."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1)
+
+
 @dataclass(frozen=True)
 class BatchResult:
     theta: np.ndarray      # [B, p]
