@@ -164,7 +164,7 @@ def _decades(flops, largest: float) -> np.ndarray:
 
 def _backtest_forms(tables, law_cls, fulls, folds, n_fold_resamples, rngs) -> list:
     """Per table: errors e, own variances v and decades x of every held-out run over all its folds (pooled), for one
-    form, or the InputError that stopped its backtest. The folds of every table are fitted in one ``fit_many`` (each
+    form, the InputError that stopped its backtest, or None for a table without folds. The folds of every table are fitted in one ``fit_many`` (each
     from its table's full-data optima: the same basins, far cheaper) and bootstrapped in one batched solve."""
     jobs = [(t, keep) for t, (table, ks) in enumerate(zip(tables, folds)) for keep in ks]
     trains = [tables[t].subset(keep) for t, keep in jobs]
@@ -185,8 +185,8 @@ def _backtest_forms(tables, law_cls, fulls, folds, n_fold_resamples, rngs) -> li
         res = fold_fits[j]
         e = _log_predict(law_cls, res.law.theta(), test.law_inputs())[0] - np.log(test.loss)
         parts.setdefault(t, []).append((e, var_boot + var_near + sigma2, _decades(test.flops, trains[j].flops.max())))
-    return [failed[t] if t in failed else tuple(np.concatenate([p[i] for p in parts[t]]) for i in range(3))
-            for t in range(len(tables))]
+    return [failed[t] if t in failed else None if t not in parts else
+            tuple(np.concatenate([p[i] for p in parts[t]]) for i in range(3)) for t in range(len(tables))]
 
 
 def extrapolation_gamma2(e: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
