@@ -284,7 +284,8 @@ def forecast_many(tables, targets, law="auto", *, level: float = 0.9, n_resample
         chin = next((f for f in fits if isinstance(f[0].law, Chinchilla)), None)
         reuse = [grid is None and _reusable(fr, cls, t) for fr, t in zip(fit_results, tables)]
         todo = [i for i in range(P) if not reuse[i]]
-        made = (fit_many([tables[i] for i in todo], cls, grid=grid, errors="return") if grid is not None else
+        made = ([] if not todo else
+                fit_many([tables[i] for i in todo], cls, grid=grid, errors="return") if grid is not None else
                 _fit_forms([tables[i] for i in todo], cls, None if chin is None else [chin[i] for i in todo]))
         row = [fit_results[i] if reuse[i] else None for i in range(P)]
         for i, r in zip(todo, made):
