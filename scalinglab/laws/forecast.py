@@ -21,6 +21,9 @@ x²_i) + Σ_f log w_f (a Dirichlet(2) prior against all-or-nothing weights from 
 step 1/50), so a form that predicted the held-out largest budgets well and honestly gets the weight. The mixture has mean μ = Σ w_f μ_f and, by the law of total variance, variance Σ w_f V_f +
 Σ w_f (μ_f − μ)², the last sum being the spread across forms. The interval is exp(μ ± z·√V), z the normal quantile of
 ``level``; each component is reported as its own half-width z·√(weighted variance), in log loss (≈ relative).
+
+Every fit and bootstrap of a form is one batched solve: over a table's backtest folds, and with ``forecast_many``
+over many tables at once (``fit_many``, ``refit_resamples_many``).
 """
 
 from __future__ import annotations
@@ -164,9 +167,10 @@ def _decades(flops, largest: float) -> np.ndarray:
 
 def _backtest_forms(tables, law_cls, fulls, folds, n_fold_resamples, rngs) -> list:
     """Per table: errors e, own variances v and decades x of every held-out run over all its folds (pooled), for one
-    form, the InputError that stopped its backtest, or None for a table without folds. The folds of every table are fitted in one ``fit_many`` (each
-    from its table's full-data optima: the same basins, far cheaper) and bootstrapped in one batched solve."""
-    jobs = [(t, keep) for t, (table, ks) in enumerate(zip(tables, folds)) for keep in ks]
+    form, the InputError that stopped its backtest, or None for a table without folds. The folds of every table are
+    fitted in one ``fit_many`` (each from its table's full-data optima: the same basins, far cheaper) and
+    bootstrapped together (``refit_resamples_many``)."""
+    jobs = [(t, keep) for t, ks in enumerate(folds) for keep in ks]
     trains = [tables[t].subset(keep) for t, keep in jobs]
     starts = [np.array([f.law.theta()] + [o.law.theta() for o in f.near_optima]) for f in fulls]
     fold_fits = fit_many(trains, law_cls, grid=[starts[t] for t, _ in jobs], errors="return")
