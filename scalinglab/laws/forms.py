@@ -12,6 +12,7 @@ Inputs use the project's canonical names: ``n_params`` (N), ``n_tokens`` (D), ``
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, fields, replace
 from typing import ClassVar
@@ -123,16 +124,21 @@ class Law:
     @classmethod
     def parameter_map(cls) -> dict[str, int]:
         """Public parameter → the one ``theta`` coordinate that it alone sets (E → e = log E, alpha → alpha).
-        Found by moving each parameter of a reference law; parameters whose coordinates mix with others' (Kaplan's
-        c = α·log X_c) are left out, as they cannot be held fixed one by one."""
-        ref = cls.from_theta(cls.default_grid().mean(axis=0))
-        t0 = ref.theta()
-        touched = {}
-        for name in cls.param_names():
-            moved = replace(ref, **{name: 1.5 * getattr(ref, name) + 0.1}).theta()
-            touched[name] = set(np.flatnonzero(moved != t0).tolist())
-        return {name: next(iter(idx)) for name, idx in touched.items()
-                if len(idx) == 1 and not any(idx & other for o, other in touched.items() if o != name)}
+        Found by moving each parameter of a reference law (once per law: cached); parameters whose coordinates mix
+        with others' (Kaplan's c = α·log X_c) are left out, as they cannot be held fixed one by one."""
+        return dict(_parameter_map(cls))
+
+
+@functools.cache
+def _parameter_map(cls: type[Law]) -> dict[str, int]:
+    ref = cls.from_theta(cls.default_grid().mean(axis=0))
+    t0 = ref.theta()
+    touched = {}
+    for name in cls.param_names():
+        moved = replace(ref, **{name: 1.5 * getattr(ref, name) + 0.1}).theta()
+        touched[name] = set(np.flatnonzero(moved != t0).tolist())
+    return {name: next(iter(idx)) for name, idx in touched.items()
+            if len(idx) == 1 and not any(idx & other for o, other in touched.items() if o != name)}
 
 
 def exp_params(**logs) -> dict[str, float]:
