@@ -142,17 +142,28 @@ def _sel(a: np.ndarray, rows) -> np.ndarray:
     return a if a.ndim == 1 or rows is None else a[rows]
 
 
+def _decompose(theta, g, H, box):
+    """Eigen-decompositions of the Hessians of a block of rows as their steps will use them: with the coordinates
+    held at a bound decoupled (``_reduced_hessian``). Which are held follows from θ and g alone, so a decomposition
+    made when a step is accepted serves every trial from that point."""
+    if box is None:
+        return np.linalg.eigh(H)
+    held = _binding(theta, g, *box)
+    rows = np.flatnonzero(held.any(axis=1))
+    if rows.size:
+        H = H.copy()
+        H[rows] = _reduced_hessian(H[rows], held[rows])
+    return np.linalg.eigh(H)
+
+
 def _propose(theta, g, H, ev, V, radius, box):
-    """Trial points, steps, predicted decreases and Newton decrements for a block of rows (``ev``, ``V``: copies of
-    the cached eigen-decompositions of ``H``); within ``box`` when given (see the module docstring)."""
+    """Trial points, steps, predicted decreases and Newton decrements for a block of rows (``ev``, ``V``: the cached
+    decompositions of ``_decompose``); within ``box`` when given (see the module docstring)."""
     if box is None:
         step, predicted, decrement = _trust_region_step(ev, V, g, radius)
         return theta + step, step, predicted, decrement
     lo, hi = box
     held = _binding(theta, g, lo, hi)
-    rows = np.flatnonzero(held.any(axis=1))
-    if rows.size:
-        ev[rows], V[rows] = np.linalg.eigh(_reduced_hessian(H[rows], held[rows]))
     step, predicted, decrement = _trust_region_step(ev, V, np.where(held, 0.0, g), radius)
     step[held] = 0.0
     trial = theta + step
@@ -252,7 +263,8 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     message[done] = "objective not finite at start"
     leader = np.arange(B)
     f_window = f.copy()
-    ev_all, V_all = np.linalg.eigh(H)  # refreshed only for rows whose Hessian changed (accepted steps)
+    # refreshed only for rows whose Hessian changed (accepted steps)
+    ev_all, V_all = _decompose(theta, g, H, box and (_sel(box[0], None), _sel(box[1], None)))
     if merge_decimals is not None and per_row and groups is None:
         raise ValueError("merging starts is only valid among rows that share one objective (give groups)")
     groups = None if groups is None else np.asarray(groups)
@@ -308,7 +320,8 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             else:
                 fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
             f[acc], g[acc], H[acc] = fa, ga, Ha
-            ev_all[acc], V_all[acc] = np.linalg.eigh(Ha)
+            ev_all[acc], V_all[acc] = _decompose(theta[acc], ga, Ha,
+                                                 box and (_sel(box[0], acc), _sel(box[1], acc)))
     while np.any(leader[leader] != leader):
         leader = leader[leader]
     merged = leader != np.arange(B)
