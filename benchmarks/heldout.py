@@ -25,10 +25,11 @@ Measured 2026-12-01 (2 cores shared by ~8 engineers, load ≈ 13: times are infl
                 Counting last layer 5.51 % / 9.31 %, 100 % / 0 %; Optimizer tuning 7.58 % / 9.36 %, 100 % / 10 %;
                 Reproducing Kaplan 3.48 % / 4.98 %, 100 % / 27 % (interval widths not yet reported here)
   speed         119.6 s; one Chinchilla fit + 1,000-resample bootstrap in the same process 13.3 s (9.0×)
-Speed re-measured 2026-12-02 after batching (fit_many / refit_resamples_many / forecast_many) and exact Kaplan
-derivatives from six sums: load ≈ 3 on 2 cores (other engineers' jobs niced), `--sets speed`:
-  forecast 2.12 s wall, 2.12 s CPU; baseline 0.61 s (3.5×). Main just before, same minute, same load: 2.8 s (5.4×).
-  40 ladders: forecast_many 2.95 s wall / 2.92 s CPU, a lone forecast of each 13.34 s / 13.09 s (4.5×).
+Speed re-measured 2026-12-02 after batching (fit_many / refit_resamples_many / forecast_many), exact Kaplan
+derivatives from six sums and one eigen-decomposition per accepted step, `--sets speed`:
+  load ≈ 6 on 2 cores: forecast 6.56 s wall, 2.87 s CPU; baseline 1.67 s wall, 0.74 s CPU (3.9× in CPU time);
+                       40 ladders: forecast_many 12.4 s wall / 4.21 s CPU, a lone forecast of each 69.3 s / 25.1 s (6.0×)
+  load ≈ 3: forecast 2.12 s wall and CPU, baseline 0.61 s (3.5×); main at that minute: 2.8 s, baseline 0.5 s (5.4×)
 """
 
 from __future__ import annotations
