@@ -29,7 +29,8 @@ Speed re-measured 2026-12-02 after batching (fit_many / refit_resamples_many / f
 derivatives from six sums and one eigen-decomposition per accepted step, `--sets speed`:
   load ≈ 6 on 2 cores: forecast 6.56 s wall, 2.87 s CPU; baseline 1.67 s wall, 0.74 s CPU (3.9× in CPU time);
                        40 ladders: forecast_many 12.4 s wall / 4.21 s CPU, a lone forecast of each 69.3 s / 25.1 s (6.0×)
-  load ≈ 3: forecast 2.12 s wall and CPU, baseline 0.61 s (3.5×); main at that minute: 2.8 s, baseline 0.5 s (5.4×)
+  load ≈ 3, before the eigen-decomposition change: forecast 2.12 s wall and CPU, baseline 0.61 s (3.5×);
+                       main then: 2.8 s, baseline 0.5 s (5.4×)
 """
 
 from __future__ import annotations

@@ -298,18 +298,17 @@ def fit(runs, law="chinchilla", *, loss: str = "huber_log", delta: float = 1e-3,
                     max_iter=max_iter, fix=fix, bound_e=bound_e)[0]
 
 
-def fit_many(tables: Sequence, law="chinchilla", *, grid=None, errors: str = "raise", **options) -> list:
+def fit_many(tables: Sequence, law="chinchilla", *, loss: str = "huber_log", delta: float = 1e-3,
+             asymmetry: float = 1.0, grid=None, hold: Sequence[str] = (), start: Law | None = None,
+             max_iter: int = 500, fix: dict | None = None, bound_e: bool = True, errors: str = "raise") -> list:
     """``fit`` of one law to each of several Runs tables (or paths, DataFrames), every stage of the multi-start one
     batched solve over all of them (``RunsStack``): the results of ``fit`` on each table, to solver tolerance, at a
-    fraction of the calls. ``options`` are ``fit``'s, shared; ``grid``: one array for all tables or a list of one
+    fraction of the calls. The options are ``fit``'s, shared; ``grid``: one array for all tables or a list of one
     per table. ``errors="return"`` puts a table's ``InputError`` in its place in the list instead of raising it."""
     law_cls = resolve_law(law)
     tables = [load_runs(t) for t in tables]
-    loss = _validate_options(options.get("loss", "huber_log"), options.get("delta", 1e-3),
-                             options.get("asymmetry", 1.0))
-    delta, asymmetry = options.get("delta", 1e-3), options.get("asymmetry", 1.0)
-    max_iter, fix, bound_e = options.get("max_iter", 500), options.get("fix"), options.get("bound_e", True)
-    hold, start = resolve_fix(law_cls, fix, options.get("hold", ()), options.get("start"))
+    loss = _validate_options(loss, delta, asymmetry)
+    hold, start = resolve_fix(law_cls, fix, hold, start)
     opts = dict(loss=loss, delta=delta, asymmetry=asymmetry, hold=hold, start=start, bound_e=bound_e)
     free = np.array([i for i, n in enumerate(law_cls.theta_names) if n not in hold], int)
     grids = list(grid) if isinstance(grid, (list, tuple)) else [grid] * len(tables)
