@@ -11,7 +11,9 @@ interval: its own bootstrap-over-runs percentile interval of the prediction, 1,0
   C ≤ 1e20, predict C > 1e20 (our split).
 - Porian et al. 2024 OWT2, per configuration: the isoFLOP points, fit the budgets ≤ 1/8 of the largest, predict the
   largest 3 budgets (our split).
-- Speed: forecast with 1,000 resamples and 3 forms on the 240 Epoch runs at 4 targets (goal ≤ 15 s on 2 cores).
+- Speed: forecast with 1,000 resamples and 3 forms on the 240 Epoch runs at 4 targets (goal ≤ 15 s on 2 cores),
+  against one Chinchilla fit + 1,000-resample bootstrap; and ``forecast_many`` of 40 calibration-test ladders
+  against a lone ``forecast`` of each (wall and CPU time, in the same process).
 
     PYTHONPATH=. .venv/bin/python benchmarks/heldout.py [--sets epoch,olmo,olmo_size,datablations,porian,speed]
 
@@ -23,11 +25,18 @@ Measured 2026-12-01 (2 cores shared by ~8 engineers, load ≈ 13: times are infl
                 Counting last layer 5.51 % / 9.31 %, 100 % / 0 %; Optimizer tuning 7.58 % / 9.36 %, 100 % / 10 %;
                 Reproducing Kaplan 3.48 % / 4.98 %, 100 % / 27 % (interval widths not yet reported here)
   speed         119.6 s; one Chinchilla fit + 1,000-resample bootstrap in the same process 13.3 s (9.0×)
+Speed re-measured 2026-12-02 after batching (fit_many / refit_resamples_many / forecast_many), exact Kaplan
+derivatives from six sums and one eigen-decomposition per accepted step, `--sets speed`:
+  load ≈ 6 on 2 cores: forecast 6.56 s wall, 2.87 s CPU; baseline 1.67 s wall, 0.74 s CPU (3.9× in CPU time);
+                       40 ladders: forecast_many 12.4 s wall / 4.21 s CPU, a lone forecast of each 69.3 s / 25.1 s (6.0×)
+  load ≈ 3, before the eigen-decomposition change: forecast 2.12 s wall and CPU, baseline 0.61 s (3.5×);
+                       main then: 2.8 s, baseline 0.5 s (5.4×)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +49,7 @@ from conftest import REFERENCE_DIR, olmo_ladder_runs  # noqa: E402  (the tests' 
 
 from scalinglab.laws.bootstrap import bootstrap  # noqa: E402
 from scalinglab.laws.fit import fit  # noqa: E402
-from scalinglab.laws.forecast import forecast  # noqa: E402
+from scalinglab.laws.forecast import forecast, forecast_many  # noqa: E402
 from scalinglab.runs import load_runs  # noqa: E402
 
 
@@ -103,17 +112,36 @@ def evaluate(name: str, train: pd.DataFrame, test: pd.DataFrame, resamples: int)
           f"{np.median(np.abs(pred / y - 1)):.2%}, inside {b_inside:.0%} ({t_base:.0f} s)", flush=True)
 
 
-def speed(resamples: int) -> None:
+def speed(resamples: int, ladders: int = 40) -> None:
+    """The forecast on Epoch's 240 runs against one Chinchilla fit + bootstrap (the baseline), and ``forecast_many``
+    of ``ladders`` small synthetic ladders (the calibration test's) against a lone ``forecast`` of each, all in this
+    process; wall and CPU time (the machine is shared: CPU time is what an idle machine's wall time would be)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_forecast_calibration import GRID, draw
+
+    def timed(fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        return out, time.perf_counter() - t0, time.process_time() - c0
+
     runs = _frame(load_runs(REFERENCE_DIR / "epoch_chinchilla" / "svg_extracted_data.csv").drop_highest_loss(5))
-    t0 = time.perf_counter()
-    base = fit(runs, "chinchilla")
-    bootstrap(None, fit_result=base, n_resamples=resamples, points=[{"n_params": 1e10, "n_tokens": 2e11}])
-    t_base = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    forecast(runs, [{"flops": c} for c in (1e22, 1e23, 1e24, 1e25)], n_resamples=resamples)
-    t_fc = time.perf_counter() - t0
-    print(f"speed: forecast, {resamples} resamples, 3 forms, 240 Epoch runs: {t_fc:.1f} s (goal ≤ 15 s on 2 cores); "
-          f"one Chinchilla fit + bootstrap in the same process: {t_base:.1f} s (ratio {t_fc / t_base:.1f}×)")
+    _, t_base, c_base = timed(lambda: bootstrap(None, fit_result=fit(runs, "chinchilla"), n_resamples=resamples,
+                                                points=[{"n_params": 1e10, "n_tokens": 2e11}]))
+    _, t_fc, c_fc = timed(lambda: forecast(runs, [{"flops": c} for c in (1e22, 1e23, 1e24, 1e25)],
+                                           n_resamples=resamples))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"speed: forecast, {resamples} resamples, 3 forms, 240 Epoch runs, 4 targets: {t_fc:.2f} s wall, "
+          f"{c_fc:.2f} s CPU (goal ≤ 15 s on 2 cores); one Chinchilla fit + bootstrap in the same process: "
+          f"{t_base:.2f} s wall, {c_base:.2f} s CPU (ratio {c_fc / c_base:.1f}× in CPU time)")
+    draws = [draw(seed) for seed in range(ladders)]
+    kw = dict(n_resamples=40, n_fold_resamples=20, grid=GRID)
+    _, t_lone, c_lone = timed(lambda: [forecast(r, [t], "chinchilla", seed=i, **kw) for i, (r, t, _) in
+                                       enumerate(draws)])
+    _, t_many, c_many = timed(lambda: forecast_many([d[0] for d in draws], [draws[0][1]], "chinchilla",
+                                                    seeds=range(ladders), **kw))
+    print(f"speed: {ladders} synthetic 16-run ladders (the calibration test's draws): forecast_many {t_many:.2f} s "
+          f"wall, {c_many:.2f} s CPU; a lone forecast of each {t_lone:.2f} s wall, {c_lone:.2f} s CPU "
+          f"(ratio {c_lone / c_many:.1f}× in CPU time)")
 
 
 def main() -> None:

@@ -52,9 +52,9 @@ def main() -> int:
         curves.to_csv(Path(tmp) / "curves.csv", index=False)
         cpu0, t0 = time.process_time(), time.perf_counter()
         data = load_input(Path(tmp) / "runs.csv", curves=Path(tmp) / "curves.csv")
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
         result = analyse(data)
-        t2 = time.perf_counter()
+        t2, cpu_analysis = time.perf_counter(), time.process_time() - cpu1
         files = write_data(result, Path(tmp) / "report.html")
         t3, cpu = time.perf_counter(), time.process_time() - cpu0
         size = files.html.stat().st_size
@@ -62,13 +62,15 @@ def main() -> int:
     baseline = time.perf_counter()
     fit(data.runs, "chinchilla")                 # the baseline: one fit of the law, as `scalinglab fit` does it
     baseline = time.perf_counter() - baseline
-    without = time.perf_counter()
+    without, cpu_without = time.perf_counter(), time.process_time()
     analyse(data, ReportOptions(forecast=False))
-    without = time.perf_counter() - without
+    without, cpu_without = time.perf_counter() - without, time.process_time() - cpu_without
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{len(runs)} runs: load {t1 - t0:.2f} s, analysis {t2 - t1:.2f} s (two fits: all runs and the backtest's; "
           f"bootstrap; approaches; forecast), figures + page {t3 - t2:.2f} s")
-    print(f"analysis without the forecast section: {without:.2f} s; the forecast's share: {t2 - t1 - without:.2f} s")
+    print(f"analysis without the forecast section: {without:.2f} s; the forecast's share: {t2 - t1 - without:.2f} s "
+          f"(CPU time: analysis {cpu_analysis:.2f} s, without the forecast {cpu_without:.2f} s, the forecast's share "
+          f"{cpu_analysis - cpu_without:.2f} s)")
     print(f"baseline, one `scalinglab fit` of the same runs: {baseline:.2f} s; report / fit = {total / baseline:.2f}")
     print(f"CPU time of this process: {cpu:.2f} s (what the wall time would be on an idle machine: the work is "
           f"single-threaded)")

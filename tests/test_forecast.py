@@ -216,3 +216,22 @@ def test_a_given_fit_is_reused_only_when_it_is_the_fit_the_forecast_would_make(s
     assert not _reusable(plain, Chinchilla, runs.subset(np.arange(len(runs)) > 0))   # other runs
     assert not _reusable(fit(runs, "chinchilla", loss="mse", grid=SMALL_GRID), Chinchilla, runs)
     assert not _reusable(fit(runs, "chinchilla", fix={"E": 1.8}, grid=SMALL_GRID), Chinchilla, runs)
+
+
+def test_forecasts_of_tables_of_other_designs_at_once_are_the_lone_forecasts(synth):
+    from scalinglab.laws.forecast import forecast_many
+
+    other = synthetic_chinchilla_runs(sizes=np.geomspace(2e7, 2e8, 4), tokens=np.geomspace(4e8, 4e9, 4), seed=7)
+    # 7 runs spread over the grid: too few for a backtest fold (no extrapolation term), yet a well-posed fit (the
+    # first 7 runs span two sizes only: a flat family of equal optima, reached by either path)
+    tiny = synth.iloc[[0, 3, 5, 6, 9, 12, 15]]
+    tables, target = [synth, other, tiny], [{"N": 1e9, "D": 2e10}]
+    kw = dict(n_resamples=12, n_fold_resamples=6, grid=SMALL_GRID)
+    together = forecast_many(tables, target, "chinchilla", seeds=[3, 4, 5], **kw)
+    for seed, table, r in zip((3, 4, 5), tables, together):
+        alone = forecast(table, target, "chinchilla", seed=seed, **kw)
+        assert r.targets[0].loss.estimate == pytest.approx(alone.targets[0].loss.estimate, rel=1e-8)
+        assert (r.targets[0].loss.lo, r.targets[0].loss.hi) == pytest.approx(
+            (alone.targets[0].loss.lo, alone.targets[0].loss.hi), rel=1e-6)
+        assert r.folds == alone.folds and r.notes == alone.notes
+    assert not together[2].folds

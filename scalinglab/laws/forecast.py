@@ -21,6 +21,9 @@ x²_i) + Σ_f log w_f (a Dirichlet(2) prior against all-or-nothing weights from 
 step 1/50), so a form that predicted the held-out largest budgets well and honestly gets the weight. The mixture has mean μ = Σ w_f μ_f and, by the law of total variance, variance Σ w_f V_f +
 Σ w_f (μ_f − μ)², the last sum being the spread across forms. The interval is exp(μ ± z·√V), z the normal quantile of
 ``level``; each component is reported as its own half-width z·√(weighted variance), in log loss (≈ relative).
+
+Every fit and bootstrap of a form is one batched solve: over a table's backtest folds, and with ``forecast_many``
+over many tables at once (``fit_many``, ``refit_resamples_many``).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ import numpy as np
 from scipy.stats import norm
 
 from scalinglab.errors import InputError
-from scalinglab.laws.bootstrap import MAX_EXTRA_STARTS, check_bootstrap_memory, refit_resamples
-from scalinglab.laws.fit import FitResult, fit, resolve_law
+from scalinglab.laws.bootstrap import MAX_EXTRA_STARTS, check_bootstrap_memory, refit_resamples_many
+from scalinglab.laws.fit import FitResult, fit, fit_many, resolve_law
 from scalinglab.laws.forms import FLOPS_PER_PARAM_TOKEN, Chinchilla, complete_inputs
 from scalinglab.laws.interaction import Interaction
 from scalinglab.laws.interval import Interval
@@ -106,36 +109,43 @@ def _log_predict(law_cls, thetas: np.ndarray, X: dict) -> np.ndarray:
         return law_cls.log_predict(np.atleast_2d(thetas), {k: X[k] for k in law_cls.inputs})
 
 
-def _uncertainty(result: FitResult, X: dict, n_resamples: int, rng) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Per point of X: bootstrap variance and near-optimum variance of the log prediction; run scatter σ²; failures."""
-    law_cls = type(result.law)
-    n = len(result.runs)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
-    obj, best = refit_resamples(result, counts)
-    thetas, ok = obj.full_theta(best.theta), best.converged & np.isfinite(best.objective)
-    pred = _log_predict(law_cls, thetas[ok], X)
-    pred = pred[np.all(np.isfinite(pred), axis=1)]
-    if len(pred) < 2:
-        raise InputError(f"law '{law_cls.name}': fewer than 2 bootstrap resamples could be refitted",
-                         source=result.runs.source)
-    near = [o.law.theta() for o in result.near_optima] or [result.law.theta()]
-    var_near = np.var(_log_predict(law_cls, np.array(near), X), axis=0)
-    dof = max(n - law_cls.n_fit_params() + len(result.held), 1)
-    sigma2 = float(np.sum(result.residuals ** 2) / dof)
-    return np.var(pred, axis=0, ddof=1), var_near, sigma2, int(n_resamples - len(pred))
+def _uncertainty_many(results: list[FitResult], Xs: list[dict], n_resamples: int, rngs: list) -> list:
+    """``_uncertainty`` of several fits of one form, all resamples refitted in one batched solve (each fit's counts
+    drawn from its own ``rng``, in order); an ``InputError`` in place of a fit with too few refitted resamples."""
+    counts = []
+    for result, rng in zip(results, rngs):
+        n = len(result.runs)
+        counts.append(rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float))
+    obj, bests = refit_resamples_many(results, counts)
+    out = []
+    for result, X, best in zip(results, Xs, bests):
+        law_cls = type(result.law)
+        n = len(result.runs)
+        thetas, ok = obj.full_theta(best.theta), best.converged & np.isfinite(best.objective)
+        pred = _log_predict(law_cls, thetas[ok], X)
+        pred = pred[np.all(np.isfinite(pred), axis=1)]
+        if len(pred) < 2:
+            out.append(InputError(f"law '{law_cls.name}': fewer than 2 bootstrap resamples could be refitted",
+                                  source=result.runs.source))
+            continue
+        near = [o.law.theta() for o in result.near_optima] or [result.law.theta()]
+        var_near = np.var(_log_predict(law_cls, np.array(near), X), axis=0)
+        dof = max(n - law_cls.n_fit_params() + len(result.held), 1)
+        sigma2 = float(np.sum(result.residuals ** 2) / dof)
+        out.append((np.var(pred, axis=0, ddof=1), var_near, sigma2, int(n_resamples - len(pred))))
+    return out
 
 
-def _fit_form(runs: Runs, law_cls, starts=None, chinchilla: FitResult | None = None) -> FitResult:
-    if starts is not None:  # a backtest fold: start from the full data's optima (same basins, far cheaper)
-        return fit(runs, law_cls, grid=starts)
-    if law_cls is Interaction and chinchilla is not None:
+def _fit_forms(tables: list[Runs], law_cls, chinchillas=None) -> list:
+    """The full-data fit of one form on each table (``fit_many``; an InputError in place of a failed one)."""
+    if law_cls is Interaction and chinchillas is not None:
         # Nested in Chinchilla: start from its optima with the interaction term switched on at several sizes
         # (a search over g only; the full 6-D grid cost ~10× more for the same optimum on Epoch's runs).
-        base = [o.law for o in chinchilla.near_optima] or [chinchilla.law]
-        grid = np.array([Interaction.from_chinchilla(b, G=float(np.exp(g))).theta()
-                         for b in base for g in INTERACTION_START_G])
-        return fit(runs, law_cls, grid=grid)
-    return fit(runs, law_cls)
+        grids = [np.array([Interaction.from_chinchilla(b, G=float(np.exp(g))).theta()
+                           for b in ([o.law for o in c.near_optima] or [c.law]) for g in INTERACTION_START_G])
+                 for c in chinchillas]
+        return fit_many(tables, law_cls, grid=grids, errors="return")
+    return fit_many(tables, law_cls, errors="return")
 
 
 def _folds(runs: Runs, n_params_max: int) -> list[np.ndarray]:
@@ -155,19 +165,32 @@ def _decades(flops, largest: float) -> np.ndarray:
     return np.maximum(np.log10(np.asarray(flops, float)) - np.log10(largest), 0.0)
 
 
-def _backtest_form(runs, law_cls, full: FitResult, folds, n_fold_resamples, rng):
-    """Errors e, own variances v and decades x of every held-out run over all folds (pooled), for one form."""
-    starts = np.array([full.law.theta()] + [o.law.theta() for o in full.near_optima])
-    e, v, x = [], [], []
-    for keep in folds:
-        train, test = runs.subset(keep), runs.subset(~keep)
-        res = _fit_form(train, law_cls, starts=starts)
-        X = test.law_inputs()
-        var_boot, var_near, sigma2, _ = _uncertainty(res, X, n_fold_resamples, rng)
-        e.append(_log_predict(law_cls, res.law.theta(), X)[0] - np.log(test.loss))
-        v.append(var_boot + var_near + sigma2)
-        x.append(_decades(test.flops, train.flops.max()))
-    return np.concatenate(e), np.concatenate(v), np.concatenate(x)
+def _backtest_forms(tables, law_cls, fulls, folds, n_fold_resamples, rngs) -> list:
+    """Per table: errors e, own variances v and decades x of every held-out run over all its folds (pooled), for one
+    form, the InputError that stopped its backtest, or None for a table without folds. The folds of every table are
+    fitted in one ``fit_many`` (each from its table's full-data optima: the same basins, far cheaper) and
+    bootstrapped together (``refit_resamples_many``)."""
+    jobs = [(t, keep) for t, ks in enumerate(folds) for keep in ks]
+    trains = [tables[t].subset(keep) for t, keep in jobs]
+    starts = [np.array([f.law.theta()] + [o.law.theta() for o in f.near_optima]) for f in fulls]
+    fold_fits = fit_many(trains, law_cls, grid=[starts[t] for t, _ in jobs], errors="return")
+    failed = {t: r for (t, _), r in zip(jobs, fold_fits) if isinstance(r, InputError)}
+    ok = [j for j, (t, _) in enumerate(jobs) if t not in failed]
+    tests = [tables[jobs[j][0]].subset(~jobs[j][1]) for j in ok]
+    unc = _uncertainty_many([fold_fits[j] for j in ok], [t.law_inputs() for t in tests], n_fold_resamples,
+                            [rngs[jobs[j][0]] for j in ok]) if ok else []
+    parts: dict[int, list] = {}
+    for j, test, u in zip(ok, tests, unc):
+        t = jobs[j][0]
+        if isinstance(u, InputError):
+            failed.setdefault(t, u)
+            continue
+        var_boot, var_near, sigma2, _ = u
+        res = fold_fits[j]
+        e = _log_predict(law_cls, res.law.theta(), test.law_inputs())[0] - np.log(test.loss)
+        parts.setdefault(t, []).append((e, var_boot + var_near + sigma2, _decades(test.flops, trains[j].flops.max())))
+    return [failed[t] if t in failed else None if t not in parts else
+            tuple(np.concatenate([p[i] for p in parts[t]]) for i in range(3)) for t in range(len(tables))]
 
 
 def extrapolation_gamma2(e: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
@@ -231,6 +254,18 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
     ``fit_result``: a fit of one of the forms on these runs with ``fit``'s default options (e.g. the report's), used
     instead of refitting that form; a fit with other options is ignored.
     """
+    return forecast_many([runs], targets, law, level=level, n_resamples=n_resamples, seeds=[seed],
+                         n_fold_resamples=n_fold_resamples, grid=grid, fit_results=[fit_result])[0]
+
+
+def forecast_many(tables, targets, law="auto", *, level: float = 0.9, n_resamples: int = 1000, seeds=None,
+                  n_fold_resamples: int = FOLD_RESAMPLES, grid: np.ndarray | None = None,
+                  fit_results=None) -> list[ForecastResult]:
+    """``forecast`` of each of several Runs tables (e.g. ladders of one design, or one ladder's metrics) at the same
+    targets, every fit and bootstrap of a form one batched solve over all tables (``fit_many``,
+    ``refit_resamples_many``): the forecasts ``forecast`` gives for each table with its seed (``seeds``, default
+    0, 1, …), to solver tolerance. Within a table, its backtest folds are fitted and bootstrapped together too.
+    (Where a table's backtest fails part-way, its later random draws differ from those of a lone ``forecast``.)"""
     if not (0 < level < 1):
         raise InputError(f"interval level must be between 0 and 1, got {level}")
     if not (isinstance(n_resamples, (int, np.integer)) and n_resamples >= 2):
@@ -241,71 +276,100 @@ def forecast(runs, targets, law="auto", *, level: float = 0.9, n_resamples: int 
         if not ({"n_params", "n_tokens"} == set(cls.inputs)):
             raise InputError(f"forecast needs a law of N and D; '{cls.name}' depends on {', '.join(cls.inputs)}")
     wanted = _targets(targets)
-    runs = load_runs(runs)
+    tables = [load_runs(r) for r in tables]
     for cls in classes:  # before any fit: a bootstrap too large for memory is refused with the number
-        check_bootstrap_memory(int(n_resamples), len(runs), 1 + MAX_EXTRA_STARTS, cls.n_fit_params(), len(wanted))
-    rng = np.random.default_rng(seed)
+        check_bootstrap_memory(int(n_resamples), sum(len(t) for t in tables), 1 + MAX_EXTRA_STARTS,
+                               cls.n_fit_params(), len(wanted))
+    P = len(tables)
+    seeds = list(range(P)) if seeds is None else list(seeds)
+    fit_results = [None] * P if fit_results is None else list(fit_results)
+    rngs = [np.random.default_rng(s) for s in seeds]
     if grid is not None and len(classes) > 1:
         raise InputError("starting points (grid) can be given for a forecast with one law only")
-    fits: list[FitResult] = []
+    fits: list[list[FitResult]] = []   # [form][table]
     for cls in classes:
-        chin = next((f for f in fits if isinstance(f.law, Chinchilla)), None)
-        if grid is None and _reusable(fit_result, cls, runs):
-            fits.append(fit_result)
+        chin = next((f for f in fits if isinstance(f[0].law, Chinchilla)), None)
+        reuse = [grid is None and _reusable(fr, cls, t) for fr, t in zip(fit_results, tables)]
+        todo = [i for i in range(P) if not reuse[i]]
+        made = ([] if not todo else
+                fit_many([tables[i] for i in todo], cls, grid=grid, errors="return") if grid is not None else
+                _fit_forms([tables[i] for i in todo], cls, None if chin is None else [chin[i] for i in todo]))
+        row = [fit_results[i] if reuse[i] else None for i in range(P)]
+        for i, r in zip(todo, made):
+            if isinstance(r, InputError):
+                raise r
+            row[i] = r
+        fits.append(row)
+    folds = [_folds(t, max(c.n_fit_params() for c in classes)) for t in tables]
+    n_fold = min(n_fold_resamples, n_resamples)
+    backtests = [_backtest_forms(tables, cls, fits[f], folds, n_fold, rngs) for f, cls in enumerate(classes)]
+    weights, gammas2, rms, notes = [], [], [], []
+    for i, runs in enumerate(tables):
+        note = [] if folds[i] else ["too few runs for a backtest: no extrapolation term, forms weighted equally"]
+        n_held = sum(int((~k).sum()) for k in folds[i])
+        g2s, dens_f, rms_f = [], [], []
+        for cls, bt in zip(classes, backtests):
+            g2, dens, r = 0.0, np.full(n_held, -np.inf), float("nan")
+            if folds[i]:
+                if isinstance(bt[i], InputError):
+                    note.append(f"law '{cls.name}' could not be backtested ({bt[i]}); it gets no weight")
+                else:
+                    e, v, x = bt[i]
+                    g2 = extrapolation_gamma2(e, v, x)
+                    dens, r = norm.logpdf(e, scale=np.sqrt(v + g2 * x * x)), float(np.sqrt(np.mean(e * e)))
+            g2s.append(g2)
+            dens_f.append(dens)
+            rms_f.append(r)
+        if folds[i] and np.isfinite(dens_f).any():
+            weights.append(stacking_weights(np.array(dens_f)))
         else:
-            fits.append(fit(runs, cls, grid=grid) if grid is not None else _fit_form(runs, cls, chinchilla=chin))
-    folds = _folds(runs, max(c.n_fit_params() for c in classes))
-    notes = []
-    if not folds:
-        notes.append("too few runs for a backtest: no extrapolation term, forms weighted equally")
-    gammas2, log_dens, rms = [], [], []
-    n_held = sum(int((~k).sum()) for k in folds)
-    for cls, full in zip(classes, fits):
-        g2, dens, r = 0.0, np.full(n_held, -np.inf), float("nan")
-        if folds:
-            try:
-                e, v, x = _backtest_form(runs, cls, full, folds, min(n_fold_resamples, n_resamples), rng)
-            except InputError as exc:
-                notes.append(f"law '{cls.name}' could not be backtested ({exc}); it gets no weight")
-            else:
-                g2 = extrapolation_gamma2(e, v, x)
-                dens, r = norm.logpdf(e, scale=np.sqrt(v + g2 * x * x)), float(np.sqrt(np.mean(e * e)))
-        gammas2.append(g2)
-        log_dens.append(dens)
-        rms.append(r)
-    if folds and np.isfinite(log_dens).any():
-        weights = stacking_weights(np.array(log_dens))
-    else:
-        weights = np.full(len(classes), 1 / len(classes))
-    top = int(np.argmax(weights))
-    points, is_budget = _resolve_budgets(wanted, fits[top])
-    X = {k: np.array([p[k] for p in points]) for k in ("n_params", "n_tokens", "flops")}
-    x_t = _decades(X["flops"], runs.flops.max())
-    per_form, failed = [], []
-    for cls, full, g2, w in zip(classes, fits, gammas2, weights):
-        mu = _log_predict(cls, full.law.theta(), X)[0]
-        if w == 0:  # no weight in the mixture: its spread would be multiplied by 0
-            per_form.append((mu, *(np.zeros_like(mu),) * 2, np.full_like(mu, np.nan), np.zeros_like(mu)))
-            failed.append(0)
-            continue
-        var_boot, var_near, sigma2, n_failed = _uncertainty(full, X, n_resamples, rng)
-        if n_failed > 0.1 * n_resamples:
-            notes.append(f"law '{cls.name}': its bootstrap rests on {n_resamples - n_failed} of {n_resamples} "
-                         "resamples (the others did not converge and are dropped)")
-        per_form.append((mu, var_boot, var_near, np.full_like(mu, sigma2), g2 * x_t * x_t))
-        failed.append(n_failed)
-    out = _combine(points, X, x_t, is_budget, names, weights, per_form, level)
-    forms = tuple(FormSummary(law=n, weight=float(w), gamma=float(np.sqrt(g2)), scatter=float(np.sqrt(pf[3][0])),
-                              backtest_rms_error=r, n_failed=nf, fit=f)
-                  for n, w, g2, pf, r, nf, f in zip(names, weights, gammas2, per_form, rms, failed, fits))
-    fold_text = tuple(f"fit {int(k.sum())} runs with C ≤ {runs.flops[k].max():.3g}, predict {int((~k).sum())}"
-                      for k in folds)
-    return ForecastResult(targets=out, forms=forms, level=level, n_resamples=int(n_resamples), seed=int(seed),
-                          folds=fold_text, notes=tuple(notes))
+            weights.append(np.full(len(classes), 1 / len(classes)))
+        gammas2.append(g2s)
+        rms.append(rms_f)
+        notes.append(note)
+    resolved = []
+    for i, runs in enumerate(tables):
+        points, is_budget = _resolve_budgets(wanted, fits[int(np.argmax(weights[i]))][i])
+        X = {k: np.array([p[k] for p in points]) for k in ("n_params", "n_tokens", "flops")}
+        resolved.append((points, is_budget, X, _decades(X["flops"], runs.flops.max())))
+    per_form = [[None] * len(classes) for _ in range(P)]
+    failed = [[0] * len(classes) for _ in range(P)]
+    for f, cls in enumerate(classes):
+        use = [i for i in range(P) if weights[i][f] > 0]
+        unc = _uncertainty_many([fits[f][i] for i in use], [resolved[i][2] for i in use], n_resamples,
+                                [rngs[i] for i in use]) if use else []
+        for i, u in zip(use, unc):
+            if isinstance(u, InputError):
+                raise u
+            var_boot, var_near, sigma2, n_failed = u
+            mu = _log_predict(cls, fits[f][i].law.theta(), resolved[i][2])[0]
+            if n_failed > 0.1 * n_resamples:
+                notes[i].append(f"law '{cls.name}': its bootstrap rests on {n_resamples - n_failed} of {n_resamples} "
+                                "resamples (the others did not converge and are dropped)")
+            x_t = resolved[i][3]
+            per_form[i][f] = (mu, var_boot, var_near, np.full_like(mu, sigma2), gammas2[i][f] * x_t * x_t)
+            failed[i][f] = n_failed
+        for i in range(P):
+            if weights[i][f] == 0:  # no weight in the mixture: its spread would be multiplied by 0
+                mu = _log_predict(cls, fits[f][i].law.theta(), resolved[i][2])[0]
+                per_form[i][f] = (mu, *(np.zeros_like(mu),) * 2, np.full_like(mu, np.nan), np.zeros_like(mu))
+    out = []
+    for i, runs in enumerate(tables):
+        points, is_budget, X, x_t = resolved[i]
+        targets_i = _combine(points, X, x_t, is_budget, names, weights[i], per_form[i], level)
+        forms = tuple(FormSummary(law=n, weight=float(w), gamma=float(np.sqrt(g2)), scatter=float(np.sqrt(pf[3][0])),
+                                  backtest_rms_error=r, n_failed=nf, fit=fits[f][i])
+                      for f, (n, w, g2, pf, r, nf) in enumerate(zip(names, weights[i], gammas2[i], per_form[i],
+                                                                     rms[i], failed[i])))
+        fold_text = tuple(f"fit {int(k.sum())} runs with C ≤ {runs.flops[k].max():.3g}, predict {int((~k).sum())}"
+                          for k in folds[i])
+        out.append(ForecastResult(targets=targets_i, forms=forms, level=level, n_resamples=int(n_resamples),
+                                  seed=int(seeds[i]), folds=fold_text, notes=tuple(notes[i])))
+    return out
 
 
 def _reusable(result: FitResult | None, law_cls, runs: Runs) -> bool:
-    """Whether ``result`` is the fit ``_fit_form`` would make of ``law_cls`` on ``runs`` (fit's default options)."""
+    """Whether ``result`` is the fit ``_fit_forms`` would make of ``law_cls`` on ``runs`` (fit's default options)."""
     return (result is not None and type(result.law) is law_cls and result.n_points == len(runs)
             and np.array_equal(result.runs.loss, runs.loss) and result.loss == "huber_log" and result.delta == 1e-3
             and result.asymmetry == 1.0 and not result.held and not result.fixed and result.bound_e)

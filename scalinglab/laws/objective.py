@@ -9,6 +9,10 @@ The residual of point i is r_i = log L̂_i(θ) − log L_i. Supported losses (``
 An ``asymmetry`` κ > 1 multiplies ρ for over-predictions (r > 0), pulling the fit toward the lower envelope.
 The objective is Σ_i w_i ρ(r_i), summed (not averaged) over points as Besiroglu et al. 2024 recommend; w_i are
 per-point weights (the Runs table's ``weight`` column, times bootstrap resample counts).
+
+Many data sets on one set of points solve as one batch: weights, losses and bounds may each be given per row of the
+batch ([B, n], [B, n] and [B, p]; a zero weight leaves a point out of that row's data set), so bootstrap resamples,
+backtest folds and ladders of one design share a solver call.
 """
 
 from __future__ import annotations
@@ -52,19 +56,23 @@ def check_loss_options(delta: float, asymmetry: float) -> None:
 
 
 class Objective:
-    """Σ w ρ(log L̂(θ) − log L) for one law on fixed data; evaluated for batches of θ (rows of ``theta``)."""
+    """Σ w ρ(log L̂(θ) − log L) for one law on fixed data; evaluated for batches of θ (rows of ``theta``).
+
+    ``loss`` [n] or, one data set per row of the batch, [B, n]; likewise ``weights`` [n] or [B, n] and each of
+    ``bounds`` [P] or [B, P]. Calls then pass ``rows``, the batch rows being evaluated (``per_row``)."""
 
     def __init__(self, law: type[Law], X: dict[str, np.ndarray], loss: np.ndarray, *, kind: str = "huber",
                  delta: float = 1e-3, asymmetry: float = 1.0, weights: np.ndarray | None = None,
                  free: np.ndarray | None = None, theta_fixed: np.ndarray | None = None,
                  bounds: tuple[np.ndarray, np.ndarray] | None = None):
-        self.law, self.X, self.y = law, X, np.log(np.asarray(loss, float))
+        loss = np.asarray(loss, float)
+        self.law, self.X, self.y = law, X, np.log(loss if loss.ndim < 2 or loss.shape[0] > 1 else loss[0])
         self.kind, self.delta, self.kappa = canonical_loss(kind), float(delta), float(asymmetry)
         if self.kind is None:
             raise ValueError(f"unknown loss '{kind}'")
         check_loss_options(self.delta, self.kappa)
         self._loss2 = np.exp(2.0 * self.y)  # L², the scale of the raw-loss residual (mse)
-        n = self.y.size
+        n = self.y.shape[-1]
         self.weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
         self._unit_weights = weights is None  # then every multiplication by w is skipped
         P = law.n_fit_params()
@@ -72,7 +80,7 @@ class Objective:
         self.theta_fixed = np.zeros(P) if theta_fixed is None else np.asarray(theta_fixed, float)
         # Box bounds on the free parameters (lo, hi), kept by the solver's projection; None: unbounded. A coordinate
         # bounded on both sides is the log of a positive quantity (e = log E), which the solver moves linearly.
-        self.bounds = None if bounds is None else tuple(np.asarray(b, float)[self.free] for b in bounds)
+        self.bounds = None if bounds is None else tuple(np.asarray(b, float)[..., self.free] for b in bounds)
         full = law.lse_design(X)
         if full is not None:
             fixed_mask = np.ones(P, bool)
@@ -105,33 +113,46 @@ class Objective:
         full[:, self.free] = theta_free
         return full
 
+    @property
+    def per_row(self) -> bool:
+        """Whether rows of a batch have data of their own (weights, losses or bounds): calls then pass ``rows``."""
+        return (self.weights.shape[0] > 1 or self.y.ndim == 2
+                or (self.bounds is not None and np.ndim(self.bounds[0]) == 2))
+
     def _w(self, rows: np.ndarray | None) -> np.ndarray:
         if self.weights.shape[0] == 1 or rows is None:
             return self.weights
         return self.weights[rows]
 
+    def _y(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """log L and L² for ``rows`` (shared ones whatever the rows)."""
+        if self.y.ndim == 1 or rows is None:
+            return self.y, self._loss2
+        return self.y[rows], self._loss2[rows]
+
     # --- the per-point loss and its first two derivatives ---------------------------------------------------------
     # Huber through its clipped residual ψ = clip(r, ±δ): ρ = ψ (r − ψ/2) and ψ' = [ψ = r] give, bit for bit, the
     # textbook r²/2 inside and δ(|r| − δ/2) outside in a third of the array passes.
-    def _rho(self, r: np.ndarray) -> np.ndarray:
+    def _rho(self, r: np.ndarray, loss2: np.ndarray | None = None) -> np.ndarray:
         if self.kind == "huber_log":
             psi = np.clip(r, -self.delta, self.delta)
             out = psi * (r - 0.5 * psi)
         elif self.kind == "mse":
-            out = self._loss2 * np.square(np.expm1(r))
+            out = (self._loss2 if loss2 is None else loss2) * np.square(np.expm1(r))
         else:
             out = r * r
         return out if self.kappa == 1.0 else out * np.where(r > 0, self.kappa, 1.0)
 
-    def _loss(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ρ(r), ψ = ρ'(r) and ψ'(r)."""
+    def _loss(self, r: np.ndarray, loss2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ρ(r), ψ = ρ'(r) and ψ'(r) (``loss2``: L² of the rows, when they have losses of their own)."""
         if self.kind == "huber_log":
             psi = np.clip(r, -self.delta, self.delta)
             rho, dpsi = psi * (r - 0.5 * psi), (psi == r).astype(float)
         elif self.kind == "mse":
             d = np.expm1(r)  # (L̂ − L)/L, accurate near 0
             t = d + 1.0
-            rho, psi, dpsi = self._loss2 * d * d, 2.0 * self._loss2 * d * t, 2.0 * self._loss2 * t * (2.0 * t - 1.0)
+            L2 = self._loss2 if loss2 is None else loss2
+            rho, psi, dpsi = L2 * d * d, 2.0 * L2 * d * t, 2.0 * L2 * t * (2.0 * t - 1.0)
         else:
             rho, psi, dpsi = r * r, 2.0 * r, np.full_like(r, 2.0)
         if self.kappa != 1.0:
@@ -151,16 +172,20 @@ class Objective:
         # Row blocks whose [rows, terms, points] temporaries stay near CHUNK_ELEMENTS: a few hundred KB stay in
         # cache, while one pass over thousands of rows streams tens of MB through memory (and page faults).
         K = 1 if self.M is None else self.M.shape[0]
-        size = max(1, CHUNK_ELEMENTS // (K * self.y.size))
+        size = max(1, CHUNK_ELEMENTS // (K * self.y.shape[-1]))
         return [slice(i, i + size) for i in range(0, n_rows, size)]
 
     def value(self, theta_free: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         f = np.empty(theta_free.shape[0])
+        if rows is None and self.per_row:
+            rows = np.arange(f.size)
         with np.errstate(all="ignore"):
             for sl in self._blocks(f.size):
-                rho = self._rho(self.log_predict(theta_free[sl]) - self.y)
+                sub = None if rows is None else rows[sl]
+                y, loss2 = self._y(sub)
+                rho = self._rho(self.log_predict(theta_free[sl]) - y, loss2)
                 if not self._unit_weights:
-                    rho = self._w(None if rows is None else rows[sl]) * rho
+                    rho = self._w(sub) * rho
                 f[sl] = rho @ np.ones(rho.shape[1])
         return np.where(np.isfinite(f), f, np.inf)
 
@@ -168,6 +193,8 @@ class Objective:
         """Objective [B], gradient [B, p] and Hessian [B, p, p] at a batch of free-parameter vectors."""
         B, p = theta_free.shape
         f, g, H = np.empty(B), np.empty((B, p)), np.empty((B, p, p))
+        if rows is None and self.per_row:
+            rows = np.arange(B)
         vgh = self._vgh_lse if self.M is not None else self._vgh_fd
         with np.errstate(all="ignore"):
             for sl in self._blocks(B):
@@ -188,8 +215,9 @@ class Objective:
         e = np.exp(u - m[:, None])
         z = _sum_terms(e)
         s = e / z[:, None]
-        r = m + np.log(z) - self.y
-        rho, c1, c2 = self._loss(r)
+        y, loss2 = self._y(rows)
+        r = m + np.log(z) - y
+        rho, c1, c2 = self._loss(r, loss2)
         if not self._unit_weights:
             w = self._w(rows)
             rho, c1, c2 = w * rho, w * c1, w * c2
@@ -240,9 +268,10 @@ class Objective:
     def _combine(self, f0, J, hess_dot, rows):
         """Objective, gradient and Hessian from log L̂ [B, n], its Jacobian [B, n, p] and ``hess_dot(c)`` =
         Σ_n c_n ∇²log L̂_n [B, p, p]."""
-        r = f0 - self.y
+        y, loss2 = self._y(rows)
+        r = f0 - y
         w = self._w(rows)
-        rho, psi, dpsi = self._loss(r)
+        rho, psi, dpsi = self._loss(r, loss2)
         c1, c2 = w * psi, w * dpsi
         f = (w * rho).sum(axis=1)
         # Batched matmuls over the points: plain einsum here cost milliseconds per row on a few hundred runs.

@@ -14,7 +14,11 @@ clipped to the box, and the model decrease is that of the clipped step. Bounded 
 quantities (e = log E), and the solver moves them as the quantity itself, z = exp(θ − hi) ∈ [exp(lo − hi), 1] (exact
 chain-rule derivatives): E → 0 is an endless, ever flatter road in log E, crawled until the iteration limit, but a
 short one in E, so a fit whose E runs to zero reaches the bound in a few steps and ends there, converged, with the
-reduced Newton decrement below tolerance."""
+reduced Newton decrement below tolerance.
+
+Rows may carry data sets of their own (an objective that is ``per_row``: bootstrap resamples, backtest folds, ladders
+of one design), bounds included; with ``groups``, rows that share one data set are told apart from the others, so
+that starts are merged only within their own data set."""
 
 from __future__ import annotations
 
@@ -25,6 +29,19 @@ import numpy as np
 RADIUS_START, RADIUS_MAX, RADIUS_MIN = 1.0, 1e3, 1e-14
 SECULAR_MAX_ITER, SECULAR_RTOL = 12, 1e-13  # the step length matches the radius to 1e-13 (relative)
 STALL_WINDOW, STALL_RTOL = 25, 1e-10  # a start whose objective fell < 1e-10 (relative) in 25 steps has stalled
+
+
+_THREADPOOLS = None
+
+
+def single_threaded():
+    """A context in which BLAS runs on one thread (the solver's matmuls are tiny: threading costs more than it
+    saves), through one cached controller: finding the BLAS libraries anew cost milliseconds per call."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1)
 
 
 @dataclass(frozen=True)
@@ -110,25 +127,43 @@ def _first_equal_row(keys: np.ndarray) -> np.ndarray:
 
 
 def _box(objective, p: int):
-    """The objective's bounds on the free coordinates as (lo [p], hi [p]), or None when it has none."""
+    """The objective's bounds on the free coordinates as (lo, hi), each [p] or, per row of the batch, [B, p]; None
+    when it has none."""
     bounds = getattr(objective, "bounds", None)
     if bounds is None:
         return None
-    lo, hi = (np.broadcast_to(np.asarray(b, float), (p,)) for b in bounds)
+    shape = (p,) if all(np.ndim(b) < 2 for b in bounds) else (max(np.shape(b)[0] for b in bounds if np.ndim(b) == 2), p)
+    lo, hi = (np.broadcast_to(np.asarray(b, float), shape) for b in bounds)
     return None if np.all(lo == -np.inf) and np.all(hi == np.inf) else (lo, hi)
 
 
+def _sel(a: np.ndarray, rows) -> np.ndarray:
+    """Rows of a per-row array ([B, p]); a shared one ([p]) as it is."""
+    return a if a.ndim == 1 or rows is None else a[rows]
+
+
+def _decompose(theta, g, H, box):
+    """Eigen-decompositions of the Hessians of a block of rows as their steps will use them: with the coordinates
+    held at a bound decoupled (``_reduced_hessian``). Which are held follows from θ and g alone, so a decomposition
+    made when a step is accepted serves every trial from that point."""
+    if box is None:
+        return np.linalg.eigh(H)
+    held = _binding(theta, g, *box)
+    rows = np.flatnonzero(held.any(axis=1))
+    if rows.size:
+        H = H.copy()
+        H[rows] = _reduced_hessian(H[rows], held[rows])
+    return np.linalg.eigh(H)
+
+
 def _propose(theta, g, H, ev, V, radius, box):
-    """Trial points, steps, predicted decreases and Newton decrements for a block of rows (``ev``, ``V``: copies of
-    the cached eigen-decompositions of ``H``); within ``box`` when given (see the module docstring)."""
+    """Trial points, steps, predicted decreases and Newton decrements for a block of rows (``ev``, ``V``: the cached
+    decompositions of ``_decompose``); within ``box`` when given (see the module docstring)."""
     if box is None:
         step, predicted, decrement = _trust_region_step(ev, V, g, radius)
         return theta + step, step, predicted, decrement
     lo, hi = box
     held = _binding(theta, g, lo, hi)
-    rows = np.flatnonzero(held.any(axis=1))
-    if rows.size:
-        ev[rows], V[rows] = np.linalg.eigh(_reduced_hessian(H[rows], held[rows]))
     step, predicted, decrement = _trust_region_step(ev, V, np.where(held, 0.0, g), radius)
     step[held] = 0.0
     trial = theta + step
@@ -136,7 +171,7 @@ def _propose(theta, g, H, ev, V, radius, box):
     clipped = np.flatnonzero(out.any(axis=1))
     if clipped.size:
         # Exactly on the bound (so that the next binding test sees it there); the model decrease of the clipped step.
-        trial[clipped] = np.clip(trial[clipped], lo, hi)
+        trial[clipped] = np.clip(trial[clipped], _sel(lo, clipped), _sel(hi, clipped))
         s = step[clipped] = trial[clipped] - theta[clipped]
         predicted[clipped] = -(np.einsum("bp,bp->b", g[clipped], s)
                                + 0.5 * np.einsum("bp,bpq,bq->b", s, H[clipped], s))
@@ -144,36 +179,41 @@ def _propose(theta, g, H, ev, V, radius, box):
 
 
 class _LinearBounded:
-    """An objective seen in solver coordinates: the bounded log-coordinates θ_j as z_j = exp(θ_j − hi_j)."""
+    """An objective seen in solver coordinates: the bounded log-coordinates θ_j as z_j = exp(θ_j − hi_j) (bounds
+    shared, [p], or per row, [B, p]: then every call names its ``rows``)."""
 
     def __init__(self, objective, box):
         self.objective, (self.lo, self.hi) = objective, box
-        self.idx = np.flatnonzero(np.isfinite(self.lo) & np.isfinite(self.hi))
+        finite = np.isfinite(self.lo) & np.isfinite(self.hi)
+        self.idx = np.flatnonzero(finite if finite.ndim == 1 else finite.all(axis=0))
         self.weights = objective.weights
+        self.per_row = getattr(objective, "per_row", objective.weights.shape[0] > 1)
         self.cheap_derivatives = getattr(objective, "cheap_derivatives", False)
-        self.box = (np.where(np.isin(np.arange(self.lo.size), self.idx), np.exp(self.lo - self.hi), self.lo),
-                    np.where(np.isin(np.arange(self.lo.size), self.idx), 1.0, self.hi))
+        linear = np.isin(np.arange(self.lo.shape[-1]), self.idx)
+        self.box = (np.where(linear, np.exp(self.lo - self.hi), self.lo), np.where(linear, 1.0, self.hi))
 
-    def to_z(self, theta):
-        z = np.clip(theta, self.lo, self.hi)
-        z[:, self.idx] = np.exp(z[:, self.idx] - self.hi[self.idx])
+    def to_z(self, theta, rows=None):
+        lo, hi = _sel(self.lo, rows), _sel(self.hi, rows)
+        z = np.clip(theta, lo, hi)
+        z[:, self.idx] = np.exp(z[:, self.idx] - hi[..., self.idx])
         return z
 
-    def to_theta(self, z):
+    def to_theta(self, z, rows=None):
+        lo, hi, z_lo = _sel(self.lo, rows), _sel(self.hi, rows), _sel(self.box[0], rows)
         theta = z.copy()
         j = self.idx
-        theta[:, j] = np.log(z[:, j]) + self.hi[j]
+        theta[:, j] = np.log(z[:, j]) + hi[..., j]
         # Exactly on a bound where z is (so that callers can tell a bounded solution by comparison).
-        theta[:, j] = np.where(z[:, j] <= self.box[0][j], self.lo[j], np.where(z[:, j] >= 1.0, self.hi[j],
-                                                                                 theta[:, j]))
+        theta[:, j] = np.where(z[:, j] <= z_lo[..., j], lo[..., j], np.where(z[:, j] >= 1.0, hi[..., j],
+                                                                             theta[:, j]))
         return theta
 
     def value(self, z, rows=None):
-        return self.objective.value(self.to_theta(z), rows)
+        return self.objective.value(self.to_theta(z, rows), rows)
 
     def value_grad_hess(self, z, rows=None):
         # θ_j = log z_j + hi_j: ∂f/∂z_j = g_j / z_j and ∂²f/∂z_j² = (H_jj − g_j) / z_j², ∂²f/∂z_j∂θ_k = H_jk / z_j.
-        f, g, H = self.objective.value_grad_hess(self.to_theta(z), rows)
+        f, g, H = self.objective.value_grad_hess(self.to_theta(z, rows), rows)
         jac = np.ones_like(z)
         jac[:, self.idx] = 1.0 / z[:, self.idx]
         H = H * jac[:, :, None] * jac[:, None, :]
@@ -181,22 +221,28 @@ class _LinearBounded:
         return f, g * jac, H
 
 
-def _merge_followers(theta, done, leader, decimals):
-    """Active starts whose parameters agree to ``decimals`` follow the first of them from now on."""
+def _merge_followers(theta, done, leader, decimals, groups=None):
+    """Active starts whose parameters agree to ``decimals`` (within their group) follow the first of them."""
     act = np.flatnonzero(~done)
-    first = act[_first_equal_row(np.round(theta[act], decimals))]
+    keys = np.round(theta[act], decimals)
+    if groups is not None:
+        keys = np.column_stack([groups[act], keys])
+    first = act[_first_equal_row(keys)]
     followers = first != act
     leader[act[followers]] = first[followers]
     done[act[followers]] = True
 
 
 def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol: float = 1e-13,
-                     merge_decimals: int | None = None, merge_every: int = 8) -> BatchResult:
+                     merge_decimals: int | None = None, merge_every: int = 8,
+                     groups: np.ndarray | None = None) -> BatchResult:
     """Minimise ``objective`` (an ``Objective``) from every row of ``theta0`` simultaneously.
 
-    With ``merge_decimals`` (multi-start on one data set only), every ``merge_every`` iterations active starts whose
-    parameters agree to that many decimals are merged: they follow the same path from then on, so one carries on and
-    the others receive its result at the end. Starts outside the objective's ``bounds`` begin at their projection.
+    With ``merge_decimals`` (multi-start), every ``merge_every`` iterations active starts whose parameters agree to
+    that many decimals are merged: they follow the same path from then on, so one carries on and the others receive
+    its result at the end. Rows with data sets of their own are merged only within their ``groups`` (one label per
+    row; rows with one label must share one data set). Starts outside the objective's ``bounds`` begin at their
+    projection.
     """
     theta = np.array(theta0, dtype=float, copy=True)
     B, p = theta.shape
@@ -204,7 +250,7 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     if box is not None:
         objective = _LinearBounded(objective, box)
         theta, box = objective.to_z(theta), objective.box
-    per_row = objective.weights.shape[0] > 1
+    per_row = getattr(objective, "per_row", objective.weights.shape[0] > 1)
     # Where derivatives cost a small multiple of the value (exact log-sum-exp ones), every trial point gets them in
     # the same pass: the accepted majority then needs no second pass over the data.
     fused = getattr(objective, "cheap_derivatives", False)
@@ -217,13 +263,15 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
     message[done] = "objective not finite at start"
     leader = np.arange(B)
     f_window = f.copy()
-    ev_all, V_all = np.linalg.eigh(H)  # refreshed only for rows whose Hessian changed (accepted steps)
-    if merge_decimals is not None and per_row:
-        raise ValueError("merging starts is only valid when all rows share one objective")
+    # refreshed only for rows whose Hessian changed (accepted steps)
+    ev_all, V_all = _decompose(theta, g, H, box and (_sel(box[0], None), _sel(box[1], None)))
+    if merge_decimals is not None and per_row and groups is None:
+        raise ValueError("merging starts is only valid among rows that share one objective (give groups)")
+    groups = None if groups is None else np.asarray(groups)
 
     for it in range(max_iter):
         if merge_decimals is not None and it % merge_every == merge_every - 1:
-            _merge_followers(theta, done, leader, merge_decimals)
+            _merge_followers(theta, done, leader, merge_decimals, groups)
         act = np.flatnonzero(~done)
         if it and it % STALL_WINDOW == 0:
             # Creeping along a flat valley toward a parameter at infinity (e.g. E → 0): the objective has settled.
@@ -235,7 +283,8 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
         if act.size == 0:
             break
         trial, step, predicted, decrement = _propose(theta[act], g[act], H[act] if box else None, ev_all[act],
-                                               V_all[act], radius[act], box)
+                                                     V_all[act], radius[act],
+                                                     box and (_sel(box[0], act), _sel(box[1], act)))
         tiny = decrement <= ftol * np.maximum(np.abs(f[act]), 1e-300)
         if tiny.any():
             idx = act[tiny]
@@ -271,7 +320,8 @@ def minimize_batched(objective, theta0: np.ndarray, *, max_iter: int = 500, ftol
             else:
                 fa, ga, Ha = objective.value_grad_hess(theta[acc], acc if per_row else None)
             f[acc], g[acc], H[acc] = fa, ga, Ha
-            ev_all[acc], V_all[acc] = np.linalg.eigh(Ha)
+            ev_all[acc], V_all[acc] = _decompose(theta[acc], ga, Ha,
+                                                 box and (_sel(box[0], acc), _sel(box[1], acc)))
     while np.any(leader[leader] != leader):
         leader = leader[leader]
     merged = leader != np.arange(B)
