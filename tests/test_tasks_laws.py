@@ -138,8 +138,11 @@ def test_two_worker_processes_give_the_same_laws_as_one(tmp_path):
     one, two = fit_task_laws(h, **kw), fit_task_laws(h, workers=2, **kw)
     assert [t.task for t in one] == [t.task for t in two] == ["easy", "hard"]
     for a, b in zip(one, two):
-        np.testing.assert_array_equal(a.sigmoid_thetas, b.sigmoid_thetas)
-        np.testing.assert_array_equal(a.step1_thetas, b.step1_thetas)
+        # the same draws; step 1's resamples are solved in one batch with different companions (its floating-point
+        # sums may round differently), so the same to rounding
+        np.testing.assert_array_equal(a.draws.counts, b.draws.counts)
+        np.testing.assert_allclose(a.draws.sigmoid, b.draws.sigmoid, rtol=1e-8)
+        np.testing.assert_allclose(a.draws.step1, b.draws.step1, rtol=1e-8)
 
 
 def test_chaining_through_the_lm_loss_instead_of_the_task_loss(tmp_path):
