@@ -322,8 +322,8 @@ def _assemble(p: _Prepared, draws: TaskDraws, smooth: int) -> TaskLaw:
     verdict = judge(sig, p.finals["accuracy"].to_numpy(float), p.noise, smooth, loss_range, p.sigmoid_ok)
     if draws.n_resamples and draws.n_used < 2:
         why = "; ".join(f"{n}: {reason}" for reason, n in draws.failures.items())
-        verdict = Verdict(False, f"no interval: {draws.n_used} of {draws.n_resamples} bootstrap resamples could be "
-                                 f"refitted ({why})")
+        none = f"no interval: {draws.n_used} of {draws.n_resamples} bootstrap resamples could be refitted ({why})"
+        verdict = Verdict(False, none if verdict.predictable else f"{verdict.reason}; {none}")
     loss_scatter, run_scatter = _scatter(p.step1, p.points, sig)
     return TaskLaw(task=p.task, chance=p.chance, law=p.step1.law, sigmoid=sig, verdict=verdict, noise=p.noise,
                    loss_scatter=loss_scatter, run_scatter=run_scatter, smooth=smooth, loss_range=loss_range,
