@@ -158,6 +158,7 @@ def main() -> int:
         return 0
     history, w_load, c_load = timed(lambda: load_history(REF / "ladder-runs", params_file=REF / "final.json"))
     print(f"load: {w_load:.1f} s wall ({c_load:.1f} s CPU)")
+    fit_task_laws(history, TASKS[:1], n_resamples=10)   # warm-up: first-call costs are neither path's
     new = {}
     for workers in args.workers:
         laws, w_fit, c_fit = timed(lambda: fit_task_laws(history, TASKS, n_resamples=args.resamples, seed=0,
