@@ -151,6 +151,8 @@ def refit_resamples_stacked(bases: list[FitResult], counts: list[np.ndarray], ma
     fitted to each task of a ladder): every base's resamples (rows of ``counts[t]``, run multiplicities over
     ``bases[t].runs``), each from its best fit and near-optimal ones, in ONE batched solve. Returns, per base, its
     objective and a ``BatchResult`` of one row per resample (its best start)."""
+    if not bases:
+        return []
     parts, theta0, ks = [], [], []
     for base, c in zip(bases, counts):
         starts = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
