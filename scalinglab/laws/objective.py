@@ -242,9 +242,10 @@ class StackedObjective:
 
     Part t contributes as many batch rows as its weight rows (one per resample × start; one when its weights are
     shared), in order: batch row r is row ``local[r]`` of part ``part[r]``. Box bounds must agree across parts up to
-    a shift of the coordinates bounded on both sides (e = log E within [log(E_FLOOR_REL·L_min), log L_min], L_min
-    each data set's lowest loss): the batch is solved in coordinates where each part's such coordinates are moved by
-    its upper bound (θ' = θ − hi_t), which leaves gradients and Hessians unchanged and gives every part one box.
+    a shift of the coordinates bounded on both sides (e = log E within [log(ε·L_min), log L_min], ε =
+    ``fit.E_FLOOR_REL``, L_min each data set's lowest loss): the batch is solved in coordinates where each part's such
+    coordinates are moved by its upper bound (θ' = θ − hi_t), which leaves gradients and Hessians unchanged and gives
+    every part one box.
     ``stack`` and ``unstack`` convert between the parts' coordinates and the batch's."""
 
     def __init__(self, parts: list[Objective]):

@@ -275,7 +275,7 @@ def _prepare(hist: EvalHistory, task: str, chance, law_cls, smooth, checkpoints,
 def _draws_of_runs(prepared: list[_Prepared], n_resamples: int, seed: int) -> list[np.ndarray]:
     """Each task's draws of its runs with replacement ([B, runs], in its ``finals`` order), seeded: tasks evaluated
     on the same runs (the usual case: one ladder) share one draw, so their intervals move together as they should;
-    a task on other runs gets its own draw of those, from the same seed (the same whichever tasks are fitted with it)."""
+    a task on other runs gets its own draw of those, from the same seed (the same whichever tasks go with it)."""
     drawn: dict[tuple, np.ndarray] = {}
     out = []
     for p in prepared:
