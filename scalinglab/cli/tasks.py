@@ -29,7 +29,7 @@ SEED = typer.Option(0, "--seed")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 FEATURE = typer.Option(None, "--via-lm-loss", help="Chain through this LM-loss set (e.g. c4_en) instead of the "
                                                       "task loss.")
-WORKERS = typer.Option(1, "--workers", help="Fit tasks in this many processes (same results).")
+WORKERS = typer.Option(1, "--workers", help="Fit tasks in this many processes (same results, to rounding).")
 
 
 def _chance(items: Optional[List[str]]) -> dict[str, float]:

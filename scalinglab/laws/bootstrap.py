@@ -19,6 +19,7 @@ import pandas as pd
 from scalinglab.errors import InputError
 from scalinglab.laws.fit import FitResult, fit as fit_law, make_objective, parameters_at_bound, stack_runs
 from scalinglab.laws.forms import Law
+from scalinglab.laws.objective import StackedObjective
 from scalinglab.laws.optimal import compute_optimal, optimal_exponents
 from scalinglab.laws.solver import BatchResult, minimize_batched, single_threaded
 from scalinglab.runs import load_runs
@@ -183,6 +184,35 @@ def _refit_together(bases, counts, max_iter):
                                n_iter=res.n_iter[rows], message=res.message[rows]))
         offset += r * ki
     return obj, out
+
+
+def refit_resamples_stacked(bases: list[FitResult], counts: list[np.ndarray], max_iter: int | None = None):
+    """``refit_resamples`` for several fits of laws with the same number of free parameters at once (e.g. one law
+    fitted to each task of a ladder): every base's resamples (rows of ``counts[t]``, run multiplicities over
+    ``bases[t].runs``), each from its best fit and near-optimal ones, in ONE batched solve. Returns, per base, its
+    objective and a ``BatchResult`` of one row per resample (its best start)."""
+    if not bases:
+        return []
+    parts, theta0, ks = [], [], []
+    for base, c in zip(bases, counts):
+        starts = [base.law] + [o.law for o in base.near_optima[1:MAX_EXTRA_STARTS + 1]]
+        obj, free = make_objective(type(base.law), base.runs, loss=base.loss, delta=base.delta,
+                                   asymmetry=base.asymmetry, hold=base.held, start=base.law,
+                                   weights=np.repeat(c, len(starts), axis=0), bound_e=base.bound_e)
+        parts.append(obj)
+        theta0.append(np.tile(np.array([s.theta()[free] for s in starts]), (len(c), 1)))
+        ks.append(len(starts))
+    stacked = StackedObjective(parts)
+    with threadpool_limits(1):
+        res = minimize_batched(stacked, stacked.stack(theta0), **({} if max_iter is None else {"max_iter": max_iter}))
+    out = []
+    for t, (obj, theta, k, c) in enumerate(zip(parts, stacked.unstack(res.theta), ks, counts)):
+        R, a = len(c), stacked.offsets[t]
+        best = np.arange(R) * k + np.argmin(res.objective[a:a + R * k].reshape(R, k), axis=1)
+        out.append((obj, BatchResult(theta=theta[best], objective=res.objective[a + best],
+                                     converged=res.converged[a + best], n_iter=res.n_iter[a + best],
+                                     message=res.message[a + best])))
+    return out
 
 
 def bootstrap(runs, law="chinchilla", *, n_resamples: int = 1000, seed: int = 0, level: float = 0.9,

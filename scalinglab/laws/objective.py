@@ -278,3 +278,82 @@ class Objective:
         g = (c1[:, None, :] @ J)[:, 0]
         H = (J.transpose(0, 2, 1) * c2[:, None, :]) @ J + hess_dot(c1)
         return f, g, H
+
+
+class StackedObjective:
+    """Several objectives of one parameter count side by side as one batch, for one batched solve of them all (e.g.
+    the bootstrap resamples of one law fitted to several tasks' runs).
+
+    Part t contributes as many batch rows as its weight rows (one per resample × start; one when its weights are
+    shared), in order: batch row r is row ``local[r]`` of part ``part[r]``. Box bounds must agree across parts up to
+    a shift of the coordinates bounded on both sides (e = log E within [log(ε·L_min), log L_min], ε =
+    ``fit.E_FLOOR_REL``, L_min each data set's lowest loss): the batch is solved in coordinates where each part's such
+    coordinates are moved by its upper bound (θ' = θ − hi_t), which leaves gradients and Hessians unchanged and gives
+    every part one box.
+    ``stack`` and ``unstack`` convert between the parts' coordinates and the batch's."""
+
+    def __init__(self, parts: list[Objective]):
+        if not parts:
+            raise ValueError("a stacked objective needs at least one part")
+        self.parts = list(parts)
+        p = self.parts[0].free.size
+        if any(o.free.size != p for o in self.parts):
+            raise ValueError("stacked objectives must have the same number of free parameters")
+        sizes = np.array([o.weights.shape[0] for o in self.parts])
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.part = np.repeat(np.arange(len(sizes)), sizes)
+        self.local = np.arange(self.offsets[-1]) - self.offsets[self.part]
+        # The solver reads the number of weight rows only (> 1: every row is its own objective and gets its index).
+        self.weights = np.empty((max(int(self.offsets[-1]), 2), 0))
+        self.shift = np.zeros((len(sizes), p))
+        self.bounds = self._common_bounds()
+
+    def _common_bounds(self):
+        boxes = [o.bounds for o in self.parts]
+        if all(b is None for b in boxes):
+            return None
+        if any(b is None for b in boxes):
+            raise ValueError("stacked objectives must all have bounds or none")
+        lo0, hi0 = boxes[0]
+        both = np.isfinite(lo0) & np.isfinite(hi0)
+        for t, (lo, hi) in enumerate(boxes):
+            shift = np.where(both, hi, 0.0)
+            same = (np.isfinite(lo) == np.isfinite(lo0)) & (np.isfinite(hi) == np.isfinite(hi0))
+            if not (np.all(same) and np.allclose(lo - shift, lo0 - np.where(both, hi0, 0.0))
+                    and np.allclose(hi - shift, hi0 - np.where(both, hi0, 0.0))):
+                raise ValueError("stacked objectives' bounds differ by more than a shift of the bounded coordinates")
+            self.shift[t] = shift
+        return lo0 - self.shift[0], hi0 - self.shift[0]
+
+    @property
+    def cheap_derivatives(self) -> bool:
+        return all(o.cheap_derivatives for o in self.parts)
+
+    def stack(self, thetas: list[np.ndarray]) -> np.ndarray:
+        """Batch rows from each part's rows of free parameters (in the parts' own coordinates)."""
+        return np.vstack([np.asarray(th, float) - s for th, s in zip(thetas, self.shift)])
+
+    def unstack(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each part's rows of free parameters, in its own coordinates, from batch rows (all of them, in order)."""
+        return [theta[a:b] + s for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shift)]
+
+    def _by_part(self, theta, rows):
+        rows = np.arange(theta.shape[0]) if rows is None else np.asarray(rows)
+        part = self.part[rows]
+        for t, obj in enumerate(self.parts):
+            sel = np.flatnonzero(part == t)
+            if sel.size:
+                yield sel, obj, theta[sel] + self.shift[t], self.local[rows[sel]]
+
+    def value(self, theta: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        f = np.empty(theta.shape[0])
+        for sel, obj, th, local in self._by_part(theta, rows):
+            f[sel] = obj.value(th, local)
+        return f
+
+    def value_grad_hess(self, theta: np.ndarray, rows: np.ndarray | None = None):
+        B, p = theta.shape
+        f, g, H = np.empty(B), np.empty((B, p)), np.empty((B, p, p))
+        for sel, obj, th, local in self._by_part(theta, rows):
+            f[sel], g[sel], H[sel] = obj.value_grad_hess(th, local)
+        return f, g, H

@@ -2,30 +2,37 @@
 
 The method of Bhagia et al. 2024 (arXiv:2412.04403, Sec. 3): step 1 fits the task loss (bits per byte of the correct
 answer) of each run's final checkpoint as a law of (N, D) — any law form of ``scalinglab.laws`` (default the paper's
-L = E + A/N^α + B/D^β), fitted by the batched multi-start solver and bootstrapped over runs by ``laws.bootstrap``.
+L = E + A/N^α + B/D^β), fitted by the batched multi-start solver.
 Step 2 fits accuracy as a sigmoid of task loss (``tasks.sigmoid``, floor at chance) on the **final and intermediate
 checkpoints** of every ladder run, skipping the first 10 % of each run's evaluations (the paper's ``--skip_perc
 0.1``). Smoothing (``smooth`` = k, the paper's ``--moving_avg 5``): step 1 takes the mean of each run's last k
 evaluations; step 2 takes a trailing mean over k evaluations of both task loss and accuracy.
 
-Intervals (a prediction interval for one new run, not only for the mean curve): each step is resampled over runs
-(step 1 by ``laws.bootstrap``; step 2 here, batched) and resample b of step 1 feeds resample b of step 2 (the two
-steps draw independently: ``laws.bootstrap`` does not expose its draws). A bootstrap over runs captures the
+Intervals (a prediction interval for one new run, not only for the mean curve): one bootstrap over runs goes
+through both steps: resample b draws the ladder's runs with replacement once (``TaskDraws.counts``, shared by every
+task on the same runs) and refits step 1 and step 2 on that same draw, so the draws of the two steps are paired as the
+chain needs. All tasks' step-1 resamples are solved in one batched solve (``laws.bootstrap.refit_resamples_stacked``),
+each task's sigmoid resamples in one vectorised Levenberg–Marquardt batch; the draws are kept on the TaskLaw and
+forecasts read them (nothing is refitted per target). A bootstrap over runs captures the
 uncertainty of the fitted curves only; a new run also deviates from them as the ladder's runs do, so each chained draw
 adds (1) a step-1 residual (the ladder's log task-loss residuals, their std corrected for the fitted parameters),
 (2) a run effect on the sigmoid (the std across runs of each run's mean step-2 residual) and (3) the measured
 checkpoint-to-checkpoint noise of the task, divided by √k for a mean of k evaluations. Percentile intervals.
+A resample that either step cannot refit is dropped from the intervals and counted by reason
+(``TaskDraws.failures``); when fewer than 2 remain for a task, the task is judged not predictable, with that reason,
+and its interval is [chance, 1] — never an interval of NaNs.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from scalinglab.errors import InputError
-from scalinglab.laws.bootstrap import bootstrap
+from scalinglab.laws.bootstrap import MAX_ITER as BOOT_MAX_ITER, refit_resamples_stacked
 from scalinglab.laws.fit import fit, resolve_law
 from scalinglab.laws.forms import complete_inputs
 from scalinglab.laws.interval import Interval
@@ -38,12 +45,37 @@ CHANCE = {"hellaswag": 0.25, "arc_easy": 0.25, "arc_challenge": 0.25, "openbookq
           "piqa": 0.5, "boolq": 0.5, "winogrande": 0.5, "csqa": 0.2, "socialiqa": 1 / 3}
 SKIP_FRACTION = 0.1   # Bhagia et al.'s --skip_perc 0.1: the first 10 % of a run's evaluations are still settling
 NOISE_LAST = 10       # checkpoint noise from each run's last 10 evaluations
-SCREEN_ITER, N_FINAL_STARTS, BOOT_FTOL = 12, 4, 1e-8   # sigmoid multi-start and bootstrap settings (see _fit_sigmoid)
+SCREEN_ITER, N_FINAL_STARTS, BOOT_FTOL = 12, 4, 1e-8   # sigmoid multi-start and bootstrap settings (see _sigmoid_point)
 # A compact start grid (432 starts) for task-loss fits (bits per byte ~0.3–3): on the OLMo ladder's 8 tasks × 3 run
 # sets (all, ≤ 5×, without 1.3B) its best objective was within 1e-4 (relative) of Hoffmann's 4,500-start grid's
 # (measured before E was bounded in the solver).
 TASK_LOSS_GRID = np.array(np.meshgrid([0.0, 5, 10, 15], [0.0, 5, 10, 15], [-1.5, -0.75, 0.0], [0.25, 0.5, 1.0],
                                       [0.25, 0.5, 1.0])).reshape(5, -1).T
+
+
+@dataclass(frozen=True)
+class TaskDraws:
+    """The bootstrap over runs behind a task law's intervals: resample b draws the runs ``counts[b]`` (multiplicities
+    over ``run_ids``; the same draws for every task on the same runs) and refits both steps on it."""
+    run_ids: tuple[str, ...]
+    counts: np.ndarray = field(repr=False)    # [B, runs] run multiplicities
+    step1: np.ndarray = field(repr=False)     # [B, P] step-1 law θ (``law.theta()``) per resample, NaN where failed
+    sigmoid: np.ndarray = field(repr=False)   # [B, 3] sigmoid θ per resample, NaN where failed
+    ok: np.ndarray = field(repr=False)        # [B] both steps refitted
+    failures: dict[str, int] = field(default_factory=dict)   # why resamples failed → how many
+
+    @property
+    def n_resamples(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def n_used(self) -> int:
+        return int(np.count_nonzero(self.ok))
+
+    @classmethod
+    def none(cls, n_step1: int) -> "TaskDraws":
+        """No bootstrap (point estimates only)."""
+        return cls((), np.empty((0, 0)), np.empty((0, n_step1)), np.empty((0, 3)), np.empty(0, bool))
 
 
 @dataclass(frozen=True)
@@ -90,8 +122,7 @@ class TaskLaw:
     loss_range: tuple[float, float]          # task-loss range of the step-2 points
     converged: bool                          # both steps' fits converged
     step1_message: str
-    step1_thetas: np.ndarray = field(repr=False)   # [B1, P] bootstrap resamples of the step-1 law (may be empty)
-    sigmoid_thetas: np.ndarray = field(repr=False)  # [B2, 3] bootstrap resamples of the sigmoid
+    draws: TaskDraws = field(repr=False)            # the bootstrap over runs through both steps (may be empty)
     points: pd.DataFrame = field(repr=False)        # step-2 points: run_id, n_tokens, task_loss, accuracy
     finals: pd.DataFrame = field(repr=False)        # step-1 points: run_id, n_params, n_tokens, loss, accuracy
 
@@ -104,18 +135,23 @@ class TaskLaw:
         loss_hat = float(self.law.predict(**X)[0])
         acc_hat = float(self.sigmoid(loss_hat))
         q = ((1 - level) / 2, (1 + level) / 2)
-        b = min(len(self.step1_thetas), len(self.sigmoid_thetas))
-        if b >= 2:
+        ok = self.draws.ok
+        if np.count_nonzero(ok) >= 2:
             rng = np.random.default_rng(seed)
+            b = int(np.count_nonzero(ok))
             with np.errstate(over="ignore"):
-                loss_b = np.exp(type(self.law).log_predict(self.step1_thetas[:b], X)[:, 0]
+                loss_b = np.exp(type(self.law).log_predict(self.draws.step1[ok], X)[:, 0]
                                 + rng.normal(0.0, self.loss_scatter, b))
             good = np.isfinite(loss_b)
-            acc_b = sg.accuracy(loss_b[good][:, None], self.chance, self.sigmoid_thetas[:b][good])[:, 0]
+            acc_b = sg.accuracy(loss_b[good][:, None], self.chance, self.draws.sigmoid[ok][good])[:, 0]
             spread = np.hypot(self.run_scatter, self.noise / np.sqrt(self.smooth))
             acc_b = acc_b + rng.normal(0.0, spread, acc_b.size)
             loss_iv = Interval(loss_hat, *map(float, np.quantile(loss_b[good], q)), level)
             acc_iv = Interval(acc_hat, *map(float, np.quantile(acc_b, q)), level)
+        elif self.draws.n_resamples:
+            # Every resample failed (the verdict says why): no chained interval, the honest one is [chance, 1].
+            loss_iv = Interval(loss_hat, np.nan, np.nan, level)
+            acc_iv = Interval(acc_hat, self.chance, 1.0, level)
         else:
             loss_iv = Interval(loss_hat, np.nan, np.nan, level)
             acc_iv = Interval(acc_hat, np.nan, np.nan, level)
@@ -133,7 +169,8 @@ class TaskLaw:
                 "step1_message": self.step1_message,
                 "predictable": self.verdict.predictable, "reason": self.verdict.reason,
                 "n_runs": int(self.finals["run_id"].nunique()), "n_points": len(self.points),
-                "n_resamples": int(min(len(self.step1_thetas), len(self.sigmoid_thetas)))}
+                "n_resamples": self.draws.n_resamples, "n_failed": self.draws.n_resamples - self.draws.n_used,
+                "failures": dict(self.draws.failures)}
 
 
 def checkpoint_noise(acc: pd.DataFrame, last: int = NOISE_LAST) -> float:
@@ -179,7 +216,8 @@ def run_finals(history: EvalHistory, task: str, smooth: int = 5) -> pd.DataFrame
     return _step_points(_paired(history, task), smooth, "final", 0.0)[0]
 
 
-def _fit_sigmoid(points: pd.DataFrame, chance: float, n_resamples: int, seed: int):
+def _sigmoid_point(points: pd.DataFrame, chance: float):
+    """The sigmoid fitted to all points: (θ [3], converged)."""
     x, y = points["task_loss"].to_numpy(float), points["accuracy"].to_numpy(float)
     one = np.ones((1, x.size))
     # Multi-start in two stages: every start for a few steps, then the best few to convergence (most of the
@@ -189,65 +227,113 @@ def _fit_sigmoid(points: pd.DataFrame, chance: float, n_resamples: int, seed: in
     best = np.argsort(np.where(np.isfinite(sse), sse, np.inf))[:N_FINAL_STARTS]
     theta, sse, conv = sg.fit_batched(x, y, chance, theta[best], one)
     i = int(np.argmin(np.where(np.isfinite(sse), sse, np.inf)))
-    theta_hat, ok = theta[i], bool(conv[i])
-    if n_resamples < 2:
-        return theta_hat, ok, np.empty((0, 3))
-    runs, run_index = np.unique(points["run_id"].to_numpy(str), return_inverse=True)
-    counts = np.random.default_rng(seed).multinomial(len(runs), np.full(len(runs), 1 / len(runs)),
-                                                     size=n_resamples).astype(float)
-    # Resamples start at the full-data optimum; 1e-8 (relative SSE) is ample for percentile intervals.
-    th_b, _, conv_b = sg.fit_batched(x, y, chance, np.tile(theta_hat, (n_resamples, 1)), counts[:, run_index],
-                                     ftol=BOOT_FTOL)
-    return theta_hat, ok, th_b[conv_b]
+    return theta[i], bool(conv[i])
 
 
-def fit_task_law(history: EvalHistory, task: str, *, law="chinchilla", train_runs=None, smooth: int = 5,
-                 checkpoints: str = "intermediate", skip_fraction: float = SKIP_FRACTION, n_resamples: int = 1000,
-                 seed: int = 0, chance: float | None = None, feature: str | None = None) -> TaskLaw:
-    """Fit the two steps for one task on the runs ``train_runs`` (default all) of ``history``.
+def _sigmoid_resamples(points: pd.DataFrame, chance: float, theta_hat: np.ndarray, weights: np.ndarray):
+    """The sigmoid refitted on every resample (rows of per-point ``weights``) in one batch, each from the full-data
+    optimum; 1e-8 (relative SSE) is ample for percentile intervals. Returns (θ [B, 3], converged [B])."""
+    x, y = points["task_loss"].to_numpy(float), points["accuracy"].to_numpy(float)
+    theta, _, conv = sg.fit_batched(x, y, chance, np.tile(theta_hat, (len(weights), 1)), weights, ftol=BOOT_FTOL)
+    return theta, conv
 
-    ``feature``: an LM-loss set (e.g. "c4_en") to chain through instead of the task loss — (N, D) → LM loss →
-    accuracy, the paper's alternative intermediate feature (its C4-loss variant); the result's "task loss" is then that LM loss.
-    ``checkpoints``: "intermediate" (final and intermediate checkpoints, as the paper) or "final" (one point per run).
-    ``n_resamples`` < 2 gives point estimates only (no intervals)."""
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One task's data and point fits, before the bootstrap."""
+    task: str
+    chance: float
+    finals: pd.DataFrame
+    points: pd.DataFrame
+    step1: object            # FitResult
+    sigmoid_theta: np.ndarray
+    sigmoid_ok: bool
+    noise: float
+
+
+def _check_options(smooth, checkpoints, skip_fraction) -> None:
     if not (isinstance(smooth, int) and smooth >= 1):
         raise InputError(f"smooth must be a whole number ≥ 1 of evaluations, got {smooth!r}")
     if checkpoints not in ("intermediate", "final"):
         raise InputError(f"checkpoints must be 'intermediate' or 'final', got {checkpoints!r}")
     if not 0 <= skip_fraction < 1:
         raise InputError(f"skip_fraction must be in [0, 1), got {skip_fraction}")
+
+
+def _prepare(hist: EvalHistory, task: str, chance, law_cls, smooth, checkpoints, skip_fraction, feature) -> _Prepared:
     c = chance if chance is not None else CHANCE.get(task)
     if c is None or not 0 <= c < 1:
         raise InputError(f"task '{task}': chance level unknown or not in [0, 1); give it (e.g. --chance {task}=0.25)")
-    hist = history if train_runs is None else history.subset(train_runs)
-    both = _paired(hist, task, feature)
-    finals, points = _step_points(both, smooth, checkpoints, skip_fraction)
-    law_cls = resolve_law(law)
+    finals, points = _step_points(_paired(hist, task, feature), smooth, checkpoints, skip_fraction)
     grid = TASK_LOSS_GRID if law_cls.name == "chinchilla" and feature is None else None
     step1 = fit(finals, law_cls, grid=grid)
-    thetas = np.empty((0, law_cls.n_fit_params()))
-    if n_resamples >= 2:
-        # A resample that runs a coefficient off to ~1e300 (a flat direction of 12–16 runs) overflows the
-        # bootstrap's summary std; its predictions stay finite and are kept, so the warning is silenced here.
-        with np.errstate(over="ignore"):
-            boot = bootstrap(finals, law_cls, n_resamples=n_resamples, seed=seed, fit_result=step1)
-        names = law_cls.param_names()
-        thetas = np.array([law_cls(**dict(zip(names, row))).theta()
-                           for row in boot.samples[list(names)].to_numpy(float)])
-    theta_hat, ok, sig_thetas = _fit_sigmoid(points, c, n_resamples, seed + 1)
-    sig = sg.params_of(theta_hat, c)
-    acc_series = hist.series(task, "accuracy")
-    noise = checkpoint_noise(acc_series)
-    loss_range = (float(points["task_loss"].min()), float(points["task_loss"].max()))
+    theta_hat, ok = _sigmoid_point(points, c)
+    return _Prepared(task=task, chance=c, finals=finals, points=points, step1=step1, sigmoid_theta=theta_hat,
+                     sigmoid_ok=ok, noise=checkpoint_noise(hist.series(task, "accuracy")))
+
+
+def _draws_of_runs(prepared: list[_Prepared], n_resamples: int, seed: int) -> list[np.ndarray]:
+    """Each task's draws of its runs with replacement ([B, runs], in its ``finals`` order), seeded: tasks evaluated
+    on the same runs (the usual case: one ladder) share one draw, so their intervals move together as they should;
+    a task on other runs gets its own draw of those, from the same seed (the same whichever tasks go with it)."""
+    drawn: dict[tuple, np.ndarray] = {}
+    out = []
+    for p in prepared:
+        key = tuple(p.finals["run_id"].astype(str))
+        if key not in drawn:
+            n = len(key)
+            drawn[key] = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=n_resamples).astype(float)
+        out.append(drawn[key])
+    return out
+
+
+def _resample(prepared: list[_Prepared], law_cls, n_resamples: int, seed: int) -> list[TaskDraws]:
+    """Both steps refitted on the same draws of runs: every task's step 1 in one batched solve, then each task's
+    sigmoid in one batch."""
+    P = law_cls.n_fit_params()
+    if n_resamples < 2:
+        return [TaskDraws.none(P) for _ in prepared]
+    counts = _draws_of_runs(prepared, n_resamples, seed)
+    # A resample that runs a coefficient off to ~1e300 (a flat direction of 12–16 runs) keeps finite predictions.
+    with np.errstate(over="ignore"):
+        step1 = refit_resamples_stacked([p.step1 for p in prepared], counts, max_iter=BOOT_MAX_ITER)
+    out = []
+    for p, c, (obj, res) in zip(prepared, counts, step1):
+        ok1 = res.converged & np.isfinite(res.objective)
+        theta1 = np.full((n_resamples, P), np.nan)
+        theta1[ok1] = obj.full_theta(res.theta[ok1])
+        run_ids = tuple(p.finals["run_id"].astype(str))
+        column = {r: j for j, r in enumerate(run_ids)}
+        weights = c[:, [column[r] for r in p.points["run_id"].astype(str)]]
+        theta2, ok2 = _sigmoid_resamples(p.points, p.chance, p.sigmoid_theta, weights)
+        theta2 = np.where(ok2[:, None], theta2, np.nan)
+        failures = Counter(f"step 1 (task loss): {m}" for m in res.message[~ok1])
+        failures.update(["step 2 (sigmoid): did not converge"] * int(np.count_nonzero(ok1 & ~ok2)))
+        out.append(TaskDraws(run_ids=run_ids, counts=c, step1=theta1, sigmoid=theta2, ok=ok1 & ok2,
+                             failures=dict(failures)))
+    return out
+
+
+def _assemble(p: _Prepared, draws: TaskDraws, smooth: int) -> TaskLaw:
+    sig = sg.params_of(p.sigmoid_theta, p.chance)
+    loss_range = (float(p.points["task_loss"].min()), float(p.points["task_loss"].max()))
     # Step 1's own convergence is reported, not judged: on 12–16 runs its E often runs to 0 (a flat direction), which
     # the solver may end as "maximum iterations" or "stalled" at the same objective depending on the start grid.
-    verdict = judge(sig, finals["accuracy"].to_numpy(float), noise, smooth, loss_range, ok)
-    loss_scatter, run_scatter = _scatter(step1, points, sig)
-    return TaskLaw(task=task, chance=c, law=step1.law, sigmoid=sig, verdict=verdict, noise=noise,
-                   loss_scatter=loss_scatter, run_scatter=run_scatter, smooth=smooth,
-                   loss_range=loss_range, converged=bool(ok and step1.converged), step1_message=step1.message,
-                   step1_thetas=thetas,
-                   sigmoid_thetas=sig_thetas, points=points, finals=finals)
+    verdict = judge(sig, p.finals["accuracy"].to_numpy(float), p.noise, smooth, loss_range, p.sigmoid_ok)
+    if draws.n_resamples and draws.n_used < 2:
+        why = "; ".join(f"{n}: {reason}" for reason, n in draws.failures.items())
+        none = f"no interval: {draws.n_used} of {draws.n_resamples} bootstrap resamples could be refitted ({why})"
+        verdict = Verdict(False, none if verdict.predictable else f"{verdict.reason}; {none}")
+    loss_scatter, run_scatter = _scatter(p.step1, p.points, sig)
+    return TaskLaw(task=p.task, chance=p.chance, law=p.step1.law, sigmoid=sig, verdict=verdict, noise=p.noise,
+                   loss_scatter=loss_scatter, run_scatter=run_scatter, smooth=smooth, loss_range=loss_range,
+                   converged=bool(p.sigmoid_ok and p.step1.converged), step1_message=p.step1.message,
+                   draws=draws, points=p.points, finals=p.finals)
+
+
+def fit_task_law(history: EvalHistory, task: str, *, chance: float | None = None, **kwargs) -> TaskLaw:
+    """Fit the two steps for one task (``fit_task_laws`` with one task; the same options)."""
+    return fit_task_laws(history, [task], chance=None if chance is None else {task: chance}, **kwargs)[0]
 
 
 def _scatter(step1, points: pd.DataFrame, sig: sg.SigmoidParams) -> tuple[float, float]:
@@ -262,10 +348,19 @@ def _scatter(step1, points: pd.DataFrame, sig: sg.SigmoidParams) -> tuple[float,
     return loss_scatter, run_scatter
 
 
-def fit_task_laws(history: EvalHistory, tasks=None, *, chance: dict | None = None, workers: int = 1,
-                  **kwargs) -> list[TaskLaw]:
-    """``fit_task_law`` for each task (default: every task with both a task loss and an accuracy). ``workers`` > 1
-    fits tasks in that many processes (tasks are independent; each keeps its own seed, so results are the same)."""
+def fit_task_laws(history: EvalHistory, tasks=None, *, law="chinchilla", train_runs=None, smooth: int = 5,
+                  checkpoints: str = "intermediate", skip_fraction: float = SKIP_FRACTION, n_resamples: int = 1000,
+                  seed: int = 0, chance: dict | None = None, feature: str | None = None,
+                  workers: int = 1) -> list[TaskLaw]:
+    """Fit the two steps for each task (default: every task with both a task loss and an accuracy) on the runs
+    ``train_runs`` (default all) of ``history``, with one bootstrap over runs through both steps shared by all tasks.
+
+    ``feature``: an LM-loss set (e.g. "c4_en") to chain through instead of the task loss — (N, D) → LM loss →
+    accuracy, the paper's alternative intermediate feature (its C4-loss variant); the result's "task loss" is then
+    that LM loss. ``checkpoints``: "intermediate" (final and intermediate checkpoints, as the paper) or "final" (one
+    point per run). ``n_resamples`` < 2 gives point estimates only (no intervals). ``chance``: task → chance level
+    for tasks not built in. ``workers`` > 1 fits groups of tasks in that many processes (the draws depend on the seed
+    and the runs only, so results are the same, to rounding)."""
     both = [t for t in history.tasks("accuracy") if t in set(history.tasks("task_loss"))]
     chosen = list(tasks) if tasks else both
     unknown = [t for t in chosen if t not in both]
@@ -274,16 +369,29 @@ def fit_task_laws(history: EvalHistory, tasks=None, *, chance: dict | None = Non
                          f"(tasks: {', '.join(both) or 'none'})")
     if not (isinstance(workers, int) and workers >= 1):
         raise InputError(f"workers must be a whole number ≥ 1, got {workers!r}")
-    chance = chance or {}
-    jobs = [(history, t, dict(kwargs, chance=chance.get(t))) for t in chosen]
-    if workers == 1 or len(jobs) == 1:
-        return [_fit_job(job) for job in jobs]
+    _check_options(smooth, checkpoints, skip_fraction)
+    opts = dict(law=law, train_runs=train_runs, smooth=smooth, checkpoints=checkpoints, skip_fraction=skip_fraction,
+                n_resamples=n_resamples, seed=seed, chance=chance or {}, feature=feature)
+    if workers == 1 or len(chosen) == 1:
+        return _fit_group(history, chosen, **opts)
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        return list(pool.map(_fit_job, jobs))
+    groups = [list(g) for g in np.array_split(np.array(chosen, dtype=object), min(workers, len(chosen)))]
+    with ProcessPoolExecutor(max_workers=len(groups)) as pool:
+        parts = pool.map(_fit_job, [(history, g, opts) for g in groups])
+        return [tl for part in parts for tl in part]
 
 
-def _fit_job(job) -> TaskLaw:
-    history, task, kwargs = job
-    return fit_task_law(history, task, **kwargs)
+def _fit_group(history, tasks, *, law, train_runs, smooth, checkpoints, skip_fraction, n_resamples, seed, chance,
+               feature) -> list[TaskLaw]:
+    law_cls = resolve_law(law)
+    hist = history if train_runs is None else history.subset(train_runs)
+    prepared = [_prepare(hist, t, chance.get(t), law_cls, smooth, checkpoints, skip_fraction, feature)
+                for t in tasks]
+    draws = _resample(prepared, law_cls, n_resamples, seed)
+    return [_assemble(p, d, smooth) for p, d in zip(prepared, draws)]
+
+
+def _fit_job(job) -> list[TaskLaw]:
+    history, tasks, opts = job
+    return _fit_group(history, tasks, **opts)
