@@ -53,8 +53,9 @@ _CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= to
 _GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
 _PROCS_PER_RUN = typer.Option(1, "--procs-per-run", help="processes per run (DDP on one machine, same global batch as "
                                                         "one process; each takes --threads / --cpus-per-run cores)")
-_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow (written "
-                                           "under the ladder directory; pip install 'scalinglab\\[trackers]')")
+_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow, wandb "
+                                           "(offline; all written under the ladder directory; pip install "
+                                           "'scalinglab\\[trackers]' or 'scalinglab\\[wandb]')")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
