@@ -45,8 +45,9 @@ def _start_cluster():
 @pytest.fixture(scope="module")
 def cluster():
     """A head and one worker node, 1 CPU each, on 127.0.0.1 only; shut down after the module's tests. Ray's workers
-    inherit the nodes' environment: synthetic runs there take 0.5 s a step, so a Ctrl-C finds them running."""
-    os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"] = "0.5"
+    inherit the nodes' environment: synthetic runs there take 0.25 s a step (2 s a run), so a Ctrl-C finds them
+    running."""
+    os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"] = "0.25"
     try:
         c, worker = _start_cluster()
     except Exception:  # Ray gives a raylet 30 s to register; on a machine busy with other work, try once more

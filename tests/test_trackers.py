@@ -103,7 +103,8 @@ def test_wandb_offline_scalars_equal_the_store(tmp_path):
                 row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
                 history[row["n_tokens"]] = row["val_loss"]
             elif kind == "summary":
-                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in record.summary.update})
+                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json)
+                                for u in record.summary.update})
         seen[name] = history
         run = runs[name]
         assert history == curves[name]  # JSON keeps every float64 bit: exact

@@ -6,8 +6,8 @@ experiment (MLflow), one folder of runs (TensorBoard) or one project and group (
 the ladder directory — a TensorBoard event folder ``<ladder>/tensorboard/<run_id>``, an MLflow store in one SQLite
 file ``<ladder>/mlflow.db`` (MLflow 3 refuses its plain-folder store unless told to), W&B offline runs in
 ``<ladder>/wandb/offline-run-*`` — so nothing needs a network: ``tensorboard --logdir <ladder>/tensorboard``,
-``mlflow ui --backend-store-uri sqlite:///<ladder>/mlflow.db`` read them, and ``wandb sync <ladder>/wandb/offline-run-*``
-uploads the W&B runs when a network is there. A run resumed by a later invocation goes on logging into the same run
+``mlflow ui --backend-store-uri sqlite:///<ladder>/mlflow.db`` read them, and
+``wandb sync <ladder>/wandb/offline-run-*`` uploads the W&B runs when a network is there. A run resumed by a later invocation goes on logging into the same run
 (W&B: a new offline segment with the same run id, which ``wandb sync`` joins).
 """
 

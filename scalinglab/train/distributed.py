@@ -151,8 +151,9 @@ def train_local_ranks(cfg: TrainConfig, run_dir: Path | str, n_procs: int, *, th
     _check_config(cfg, run_dir)  # the other ranks read the config from the run folder
     rendezvous = dist.TCPStore(LOOPBACK, 0, n_procs, is_master=True, wait_for_workers=False,
                                timeout=LOCAL_RANKS_TIMEOUT)
-    loopback = {"GLOO_SOCKET_IFNAME": _loopback_interface()} if _loopback_interface() else {}
-    os.environ.update(loopback)
+    interface = _loopback_interface()
+    if interface:  # gloo's connections between the ranks (this process's too) stay on loopback
+        os.environ["GLOO_SOCKET_IFNAME"] = interface
     env = dict(os.environ, WORLD_SIZE=str(n_procs), MASTER_ADDR=LOOPBACK, MASTER_PORT=str(rendezvous.port),
                **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}))
     ranks = [subprocess.Popen([sys.executable, "-m", "scalinglab.train.distributed", str(run_dir)],
@@ -162,10 +163,10 @@ def train_local_ranks(cfg: TrainConfig, run_dir: Path | str, n_procs: int, *, th
         result = train_distributed(cfg, run_dir, on_eval=on_eval, should_stop=should_stop,
                                    min_checkpoint_seconds=min_checkpoint_seconds, rank=0, world_size=n_procs,
                                    local_rank=0, store=rendezvous)
-        for proc in ranks:
+        for rank, proc in enumerate(ranks, start=1):
             code = proc.wait(timeout=RANK_EXIT_SECONDS)
             if code:
-                raise RuntimeError(f"rank {ranks.index(proc) + 1} of {n_procs} exited with code {code}")
+                raise RuntimeError(f"rank {rank} of {n_procs} exited with code {code}")
         return result
     finally:
         for proc in ranks:  # a rank left after a failure (its collectives fail once rank 0 is gone) is ended here
