@@ -1,6 +1,7 @@
 """The CUDA paths of the trainer (``scalinglab.train.accel``): bf16 autocast, fused AdamW, flash attention through
-SDPA, optional torch.compile, MFU. They run only where a GPU is; on a CPU the tests say why they skip, and one test
-checks that a CPU run takes none of these paths."""
+SDPA, optional torch.compile, MFU against the catalog's bf16 peak. They run only where a GPU is; on a CPU the tests
+say why they skip, one test checks that a CPU run takes none of these paths, and one that device names as torch
+reports them find their catalog entry."""
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 from scalinglab.train import accel
 from scalinglab.train.config import ModelConfig
 from scalinglab.train.model import GPT
+from scalinglab.train.peak import catalog_peak_flops
 from scalinglab.train.testing import tiny_train_config, write_tiny_corpus
 from scalinglab.train.trainer import train
 
@@ -24,13 +26,31 @@ def test_a_cpu_run_stays_fp32_with_fused_adamw_and_eager(monkeypatch):
     assert accel.maybe_compile(model, cpu) is model
 
 
+@pytest.mark.parametrize("name, entry", [
+    ("NVIDIA H100 80GB HBM3", "h100-sxm"), ("NVIDIA H100 PCIe", "h100-pcie"), ("NVIDIA H200", "h200"),
+    ("NVIDIA B200", "b200"), ("NVIDIA A100-SXM4-80GB", "a100-80gb"), ("NVIDIA A100-SXM4-40GB", "a100-40gb"),
+    ("AMD Instinct MI300X", "mi300x"),
+    ("NVIDIA H100 NVL", None), ("NVIDIA GeForce RTX 4090", None), ("Tesla V100-SXM2-16GB", None),
+])
+def test_a_gpu_name_from_torch_finds_its_bf16_peak_in_the_catalog(name, entry):
+    """Names as ``torch.cuda.get_device_name`` reports them; an unknown variant (H100 NVL has its own, lower peak)
+    or device finds none, and MFU then falls back to the measured peak."""
+    from scalinglab.plan.catalog import get_accelerator
+
+    assert catalog_peak_flops(name) == (None if entry is None else get_accelerator(entry).bf16_flops)
+
+
 @cuda
 def test_cuda_training_uses_bf16_fused_adamw_and_reaches_a_sane_mfu(tmp_path):
     cfg = tiny_train_config(write_tiny_corpus(tmp_path), device="cuda", threads=None)
     result = train(cfg, tmp_path / "run")
     assert result.completed and result.device.startswith("cuda")
     assert result.final_val_loss < 5.0  # byte-level: ln(256) = 5.55 at initialisation
-    assert 0.0 < result.mfu < 1.0  # against the measured bf16 matmul peak of this GPU
+    assert 0.0 < result.mfu < 1.0
+    listed = catalog_peak_flops(torch.cuda.get_device_name())
+    if listed is not None:  # this GPU's maker's dense bf16 peak, from the catalog (else its measured peak)
+        assert result.peak_flops == listed
+        assert result.mfu == pytest.approx(result.flops_full / result.n_tokens * result.tokens_per_s / listed)
     assert accel.optimizer_options(torch.device("cuda")) == {"fused": True}
     with accel.precision(torch.device("cuda")):
         x = torch.ones(2, 8, device="cuda")

@@ -1,5 +1,7 @@
 """`scalinglab ladder …` and `scalinglab demo` on bad input: one line on stderr, exit code 2, nothing written."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,13 @@ BAD = [
     (["ladder", "plan", "--preset", "huge"], "unknown preset 'huge'"),
     (["demo", "--preset", "huge"], "unknown preset 'huge'"),
     (["ladder", "run", "l", "--preset", "test", "--executor", "slurm"], "unknown executor 'slurm'"),
+    (["ladder", "run", "l", "--preset", "test", "--procs-per-run", "0"], "--procs-per-run must be >= 1, got 0"),
+    (["ladder", "run", "l", "--preset", "test", "--procs-per-run", str(len(os.sched_getaffinity(0)) + 1)],
+     f"this machine has {len(os.sched_getaffinity(0))} core(s)"),
+    (["ladder", "run", "l", "--preset", "test", "--procs-per-run", "2", "--trainer", "synthetic"],
+     "--procs-per-run 2 needs --trainer torch"),
+    # the `test` preset's runs take batches of 3 to 7 sequences (the ladder's batch rule)
+    (["ladder", "run", "l", "--preset", "test", "--procs-per-run", "2"], "'s batch of 3 sequences"),
 ]
 
 

@@ -45,8 +45,9 @@ def _start_cluster():
 @pytest.fixture(scope="module")
 def cluster():
     """A head and one worker node, 1 CPU each, on 127.0.0.1 only; shut down after the module's tests. Ray's workers
-    inherit the nodes' environment: synthetic runs there take 0.5 s a step, so a Ctrl-C finds them running."""
-    os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"] = "0.5"
+    inherit the nodes' environment: synthetic runs there take 0.25 s a step (2 s a run), so a Ctrl-C finds them
+    running."""
+    os.environ["SCALINGLAB_SYNTHETIC_STEP_SECONDS"] = "0.25"
     try:
         c, worker = _start_cluster()
     except Exception:  # Ray gives a raylet 30 s to register; on a machine busy with other work, try once more
@@ -123,11 +124,16 @@ def test_an_unreachable_address_fails_fast_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "l").exists()
 
 
-def test_more_gpus_per_run_than_any_node_has_is_refused(cluster, tmp_path, capsys):
+@pytest.mark.parametrize("extra, message", [
+    (["--gpus-per-run", "1"], "--gpus-per-run 1: no node of the Ray cluster has more than 0 GPU"),
+    (["--trainer", "torch", "--procs-per-run", "2"],
+     "--procs-per-run 2 × --cpus-per-run 1 = 2 CPUs: no node of the Ray cluster has more than 1 CPU"),
+], ids=["gpus", "procs"])
+def test_more_gpus_or_cpus_per_run_than_any_node_has_is_refused(cluster, tmp_path, capsys, extra, message):
     c, _ = cluster
-    assert main([*RUN[:2], str(tmp_path / "l"), *RUN[2:], "--address", c.address, "--gpus-per-run", "1"]) == 2
+    assert main([*RUN[:2], str(tmp_path / "l"), *RUN[2:], "--address", c.address, *extra]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--gpus-per-run 1: no node of the Ray cluster has more than 0 GPU" in err and len(err.splitlines()) == 1
+    assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "l").exists()
 
 
@@ -156,3 +162,25 @@ def test_ctrl_c_stops_the_ray_driver_cleanly_and_the_same_command_resumes(cluste
     with RunStore(ladder) as store:
         assert store.counts()["done"] == len(store.runs())
         assert all(r.attempts == 2 for r in store.runs() if r.run_id in interrupted)
+
+
+def test_two_processes_per_run_on_ray_end_at_the_local_executors_loss_bit_for_bit(cluster, tmp_path):
+    """``--procs-per-run 2`` on Ray: a task asks for 2 CPUs and trains its run on two DDP processes of its node; the
+    losses are the local executor's at two processes per run, bit for bit."""
+    from test_ladder_executor import ddp_ladder
+
+    c, _ = cluster
+    with ddp_ladder(tmp_path / "local") as local:
+        assert len(run_ladder(local, jobs=1, show_progress=False, procs_per_run=2).done) == 2
+        expected = {r.run_id: r.metrics["final_loss"] for r in local.runs("done")}
+    node = c.add_node(num_cpus=2, node_ip_address=LOOPBACK)  # the head has one CPU; a run now needs two
+    try:
+        c.wait_for_nodes()
+        with ddp_ladder(tmp_path / "ray") as store:
+            executor = RayExecutor(c.address, procs_per_run=2)
+            summary = run_ladder(store, show_progress=False, executor=executor)
+            assert len(summary.done) == 2 and not summary.failed
+            assert set(executor.placed.values()) == {node.node_id}
+            assert {r.run_id: r.metrics["final_loss"] for r in store.runs()} == expected
+    finally:
+        c.remove_node(node)

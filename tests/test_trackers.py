@@ -1,5 +1,8 @@
-"""Experiment trackers: what TensorBoard's event files and MLflow's file store hold equals the run store, run by
-run and point by point (a ladder of the synthetic trainer, seconds)."""
+"""Experiment trackers: what TensorBoard's event files, MLflow's file store and W&B's offline run files hold equals
+the run store, run by run and point by point (a ladder of the synthetic trainer, seconds)."""
+
+import json
+import struct
 
 import numpy as np
 import pytest
@@ -56,6 +59,59 @@ def test_mlflow_metrics_equal_the_store(tmp_path):
         assert found[run_id].data.metrics["final_loss"] == run.metrics["final_loss"]
         assert found[run_id].data.params["n_tokens"] == str(run.config["n_tokens"])
         assert found[run_id].info.status == "FINISHED"
+
+
+def _wandb_records(path):
+    """The protobuf records of a W&B offline run file (``run-<id>.wandb``): a LevelDB log (32 KiB blocks of
+    records with a 7-byte header: CRC, length, type FULL/FIRST/MIDDLE/LAST) after W&B's 7-byte ``:W&B`` header."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, parts = 7, 32768, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        parts = chunk if kind in (1, 2) else parts + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(parts)
+            yield record
+
+
+def test_wandb_offline_scalars_equal_the_store(tmp_path):
+    pytest.importorskip("wandb", reason="the W&B extra is not installed: pip install 'scalinglab[wandb]'")
+
+    with _ladder(tmp_path) as store:
+        assert len(run_ladder(store, trainer="synthetic", show_progress=False, log_to=("wandb",)).done) == 4
+        curves, runs = _store_curves(store), {r.run_id: r for r in store.runs("done")}
+    files = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == len(runs)  # offline runs, one per ladder run, under the ladder directory
+    seen = {}
+    for path in files:
+        history, summary, config, name = {}, {}, {}, None
+        for record in _wandb_records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                name, group = record.run.display_name, record.run.run_group
+                config = {u.key: json.loads(u.value_json) for u in record.run.config.update}
+                assert group == tmp_path.name
+            elif kind == "history":
+                row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
+                history[row["n_tokens"]] = row["val_loss"]
+            elif kind == "summary":
+                summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json)
+                                for u in record.summary.update})
+        seen[name] = history
+        run = runs[name]
+        assert history == curves[name]  # JSON keeps every float64 bit: exact
+        assert summary["final_loss"] == run.metrics["final_loss"]
+        assert summary["tokens_per_s"] == run.metrics["tokens_per_s"]
+        assert config["n_tokens"] == run.config["n_tokens"]
+    assert sorted(seen) == sorted(runs)
 
 
 def test_an_unknown_tracker_is_refused_before_anything_runs(tmp_path, capsys):

@@ -51,8 +51,11 @@ _ADDRESS = typer.Option(None, "--address", help="ray executor: 'auto' (this mach
                                                 "head; default: start Ray on this machine")
 _CPUS_PER_RUN = typer.Option(1, "--cpus-per-run", help="ray executor: CPUs (= torch threads) per run")
 _GPUS_PER_RUN = typer.Option(0, "--gpus-per-run", help="ray executor: GPUs per run")
-_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow (written "
-                                           "under the ladder directory; pip install 'scalinglab\\[trackers]')")
+_PROCS_PER_RUN = typer.Option(1, "--procs-per-run", help="processes per run (DDP on one machine, same global batch as "
+                                                        "one process; each takes --threads / --cpus-per-run cores)")
+_LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow, wandb "
+                                           "(offline; all written under the ladder directory; pip install "
+                                           "'scalinglab\\[trackers]' or 'scalinglab\\[wandb]')")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
@@ -131,7 +134,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
             quiet: bool = typer.Option(False, "--quiet", help="no live progress bars"),
             executor: str = _EXECUTOR, address: str = _ADDRESS, cpus_per_run: int = _CPUS_PER_RUN,
-            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO):
+            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO, procs_per_run: int = _PROCS_PER_RUN):
     """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
 
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
@@ -151,7 +154,13 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     from scalinglab.ladder.trackers import check_trackers
 
     check_trackers(trackers)
-    runner = _executor(executor, address, cpus_per_run, gpus_per_run, jobs, threads)  # fails fast, writes nothing
+    from scalinglab.ladder.executor import check_procs_per_run
+
+    # fails fast, writes nothing
+    runner = _executor(executor, address, cpus_per_run, gpus_per_run, jobs, threads, procs_per_run)
+    if has_design:
+        _refuse_with(runner, check_procs_per_run, procs_per_run,
+                     [(s.run_id, settings.train_config(s)) for s in specs], trainer)
     store = RunStore(ladder_dir, create=has_design)
     if has_design:
         new = register(store, specs, settings)
@@ -160,6 +169,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         raise InputError("empty ladder: give a design (--budgets, --sizes or --preset)", source=str(ladder_dir))
     statuses = ("pending", "interrupted", "running") + (("failed",) if retry_failed else ())
     todo = [RunSpec.from_dict(r.spec) for r in store.runs(statuses)]
+    _refuse_with(runner, check_procs_per_run, procs_per_run, [(r.run_id, r.config) for r in store.runs(statuses)],
+                 trainer)
     if not todo:
         if _report_failures(store, console, ladder_dir):
             sys.exit(1)
@@ -182,7 +193,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
         sys.exit(1)
 
 
-def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: int, threads: int):
+def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: int, threads: int,
+              procs_per_run: int = 1):
     """The executor behind `ladder run`; the Ray one joins its cluster now, so a bad address or an impossible
     resource request is refused before the ladder is touched."""
     from scalinglab.ladder.executor import LocalExecutor
@@ -190,14 +202,24 @@ def _executor(name: str, address, cpus_per_run: int, gpus_per_run: int, jobs: in
     if name == "local":
         if address is not None or gpus_per_run:
             raise InputError("--address and --gpus-per-run need --executor ray")
-        return LocalExecutor(jobs=jobs, threads=threads)
+        return LocalExecutor(jobs=jobs, threads=threads, procs_per_run=procs_per_run)
     if name == "ray":
         from scalinglab.ladder.ray_executor import RayExecutor
 
-        runner = RayExecutor(address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+        runner = RayExecutor(address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                             procs_per_run=procs_per_run)
         runner.connect()
         return runner
     raise InputError(f"unknown executor '{name}'; choose one of: local, ray")
+
+
+def _refuse_with(runner, check, *args) -> None:
+    """``check(*args)``; on its ``InputError`` the executor lets go of what it joined (a Ray cluster) first."""
+    try:
+        check(*args)
+    except InputError:
+        getattr(runner, "close", lambda: None)()
+        raise
 
 
 def _check_corpus(settings, specs, trainer: str, console: Console) -> None:

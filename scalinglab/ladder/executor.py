@@ -12,6 +12,10 @@ The local executor packs worker processes onto this machine's cores:
 - **Packing.** Up to ``jobs`` workers at once, each with ``threads`` intra-op threads. On small models two
   single-thread jobs beat one two-thread job because a small matmul does not split well across cores;
   ``benchmarks/ladder_packing.py`` measures it.
+- **Processes per run.** ``procs`` > 1 trains each run with DDP on that many processes (the worker is rank 0 and
+  starts the others: ``scalinglab.train.distributed.train_local_ranks``), with the one-process run's global batch,
+  schedule and data order, so a run takes ``procs × threads`` cores; ``check_procs_per_run`` refuses a count that
+  does not divide every run's batch.
 - **Reused workers.** Each slot's worker process trains run after run (``scalinglab.ladder.worker``), so the process
   start-up — Python, torch and the trainer's imports, about 5 s of CPU — is paid once per slot, not once per run.
 - **Safe stops.** A stop request asks every worker to checkpoint and stop; runs are marked ``interrupted`` and the
@@ -37,7 +41,8 @@ from scalinglab.ladder.lock import ladder_lock
 from scalinglab.ladder.progress import LadderProgress
 from scalinglab.ladder.store import RunStore, StoredRun
 
-__all__ = ["Executor", "LocalExecutor", "RunBook", "StopRequests", "Summary", "ladder_lock", "run_ladder"]
+__all__ = ["Executor", "LocalExecutor", "RunBook", "StopRequests", "Summary", "check_procs_per_run", "ladder_lock",
+           "run_ladder"]
 STOP_GRACE_SECONDS = 120.0
 
 
@@ -86,12 +91,12 @@ class RunBook:
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
 
-    def job(self, run: StoredRun, threads: int, *, log: bool = True) -> dict:
+    def job(self, run: StoredRun, threads: int, *, log: bool = True, procs: int = 1) -> dict:
         """The worker's job for ``run`` (``scalinglab.ladder.worker``). Threads are set by the worker, not written
-        into the config: a run may resume with a different count."""
+        into the config: a run may resume with a different count. ``procs`` > 1: DDP ranks per run."""
         run_dir = self.run_dir(run)
         return {"config": run.config, "run_dir": str(run_dir), "log": str(run_dir / "log.txt") if log else None,
-                "trainer": self.trainer, "threads": threads}
+                "trainer": self.trainer, "threads": threads, "procs": procs}
 
     def start(self, run: StoredRun) -> None:
         self.store.mark_running(run.run_id)
@@ -139,23 +144,49 @@ class RunBook:
 
 
 class Executor(Protocol):
+    procs: int  # DDP processes per run (1: one process)
+
     def execute(self, store: RunStore, todo: list[StoredRun], book: RunBook, stop: StopRequests) -> None:
         """Train ``todo`` (longest first), reporting through ``book`` until done or stopped."""
+
+
+def check_procs_per_run(procs: int, runs, trainer: str = "torch") -> None:
+    """Refuse ``procs`` DDP processes per run that some run cannot use: the synthetic trainer, or a run whose batch
+    (``scalinglab.train.schedule.plan_run``) ``procs`` does not divide (each rank takes an equal slice of it).
+    ``runs``: (run_id, TrainConfig dict) pairs."""
+    if procs < 1:
+        raise InputError(f"--procs-per-run must be >= 1, got {procs}")
+    if procs == 1:
+        return
+    if trainer != "torch":
+        raise InputError(f"--procs-per-run {procs} needs --trainer torch (got {trainer})")
+    from scalinglab.train.config import TrainConfig
+    from scalinglab.train.schedule import plan_run
+
+    for run_id, config in runs:
+        batch = plan_run(TrainConfig.from_dict(config)).batch_size
+        if batch % procs:
+            raise InputError(f"--procs-per-run {procs} does not divide run {run_id}'s batch of {batch} sequences; "
+                             "choose a count that divides every run's batch")
 
 
 def run_ladder(store: RunStore, *, jobs: int = 2, threads: int = 1, trainer: str = "torch",
                retry_failed: bool = False, show_progress: bool = True, console=None,
                max_runs: int | None = None, runs_per_worker: int | None = None,
-               executor: Executor | None = None, log_to: tuple[str, ...] = ()) -> Summary:
+               executor: Executor | None = None, log_to: tuple[str, ...] = (), procs_per_run: int = 1) -> Summary:
     """Run every pending or interrupted run of the ladder in ``store``; returns what happened to each.
 
     ``executor`` defaults to ``LocalExecutor(jobs, threads, runs_per_worker)``; ``runs_per_worker`` caps how many
     runs one worker process trains before a fresh one takes over (default: no cap; 1 is a process per run, the
     baseline of ``benchmarks/ladder_packing.py``). ``log_to`` names experiment trackers
-    (``scalinglab.ladder.trackers``)."""
+    (``scalinglab.ladder.trackers``). ``procs_per_run`` is the default executor's DDP processes per run (a given
+    executor has its own)."""
     from scalinglab.ladder.trackers import make_trackers
 
-    executor = executor or LocalExecutor(jobs=jobs, threads=threads, runs_per_worker=runs_per_worker)
+    executor = executor or LocalExecutor(jobs=jobs, threads=threads, runs_per_worker=runs_per_worker,
+                                         procs_per_run=procs_per_run)
+    statuses = ("pending", "interrupted", "running") + (("failed",) if retry_failed else ())
+    check_procs_per_run(executor.procs, [(r.run_id, r.config) for r in store.runs(statuses)], trainer)
     trackers = make_trackers(log_to, store.dir)
     summary = Summary()
     start = time.perf_counter()
@@ -210,14 +241,21 @@ class _Worker:
 
 
 class LocalExecutor:
-    """Worker processes on this machine: up to ``jobs`` at once, ``threads`` torch threads each."""
+    """Worker processes on this machine: up to ``jobs`` runs at once, each on ``procs_per_run`` processes of
+    ``threads`` torch threads."""
 
-    def __init__(self, jobs: int = 2, threads: int = 1, runs_per_worker: int | None = None):
+    def __init__(self, jobs: int = 2, threads: int = 1, runs_per_worker: int | None = None, procs_per_run: int = 1):
         if jobs < 1 or threads < 1:
             raise InputError(f"jobs and threads must be >= 1, got jobs={jobs}, threads={threads}")
         if runs_per_worker is not None and runs_per_worker < 1:
             raise InputError(f"runs per worker must be >= 1, got {runs_per_worker}")
+        check_procs_per_run(procs_per_run, ())
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if procs_per_run > cores:
+            raise InputError(f"--procs-per-run {procs_per_run}: this machine has {cores} core(s); a run's processes "
+                             "must fit on one machine (the ray executor spreads runs, not one run, over machines)")
         self.jobs, self.threads, self.runs_per_worker = jobs, threads, runs_per_worker
+        self.procs = procs_per_run
 
     def execute(self, store: RunStore, todo: list[StoredRun], book: RunBook, stop: StopRequests) -> None:
         _Pool(self, book, stop).loop(todo)
@@ -240,7 +278,8 @@ class _Pool:
         worker.run, worker.outcome = run, None
         worker.runs_given += 1
         try:
-            worker.proc.stdin.write((json.dumps(self.book.job(run, self.ex.threads)) + "\n").encode())
+            job = self.book.job(run, self.ex.threads, procs=self.ex.procs)
+            worker.proc.stdin.write((json.dumps(job) + "\n").encode())
             worker.proc.stdin.flush()
         except BrokenPipeError:
             pass  # the worker died; its exit is handled with the run it was given

@@ -1,6 +1,7 @@
 """The Ray executor: a ladder's runs as Ray tasks across the nodes of a cluster (``pip install 'scalinglab[ray]'``).
 
-Each run is one task asking for ``cpus_per_run`` CPUs (and ``gpus_per_run`` GPUs); it trains with the same worker
+Each run is one task asking for ``cpus_per_run`` CPUs (and ``gpus_per_run`` GPUs), times ``procs_per_run`` when the
+run trains on that many DDP processes of its node (the task is rank 0, ``scalinglab.train.distributed``); it trains with the same worker
 code as the local executor (``scalinglab.ladder.worker.run_job``) and streams its events back to the driver as a
 Ray generator, so the driver — the only writer of the store — shows the same progress as the local executor.
 
@@ -64,14 +65,16 @@ class RayExecutor:
     cluster this machine belongs to, HOST:PORT joins that one."""
 
     def __init__(self, address: str | None = None, *, cpus_per_run: int = 1, gpus_per_run: int = 0,
-                 max_attempts: int = MAX_ATTEMPTS, local_cpus: int | None = None):
+                 max_attempts: int = MAX_ATTEMPTS, local_cpus: int | None = None, procs_per_run: int = 1):
         if cpus_per_run < 1 or gpus_per_run < 0:
             raise InputError(f"--cpus-per-run must be >= 1 and --gpus-per-run >= 0, got {cpus_per_run}, "
                              f"{gpus_per_run}")
+        if procs_per_run < 1:
+            raise InputError(f"--procs-per-run must be >= 1, got {procs_per_run}")
         if max_attempts < 1:
             raise InputError(f"max attempts must be >= 1, got {max_attempts}")
         self.address, self.cpus, self.gpus = address, cpus_per_run, gpus_per_run
-        self.max_attempts, self.local_cpus = max_attempts, local_cpus
+        self.max_attempts, self.local_cpus, self.procs = max_attempts, local_cpus, procs_per_run
         self.resumed: dict[str, int] = {}  # run_id → checkpoint step its latest attempt started from
         self.placed: dict[str, str] = {}  # run_id → Ray node id of its latest attempt
         self._ray, self._started_ray = None, False
@@ -104,17 +107,21 @@ class RayExecutor:
 
     def _check_resources(self) -> None:
         nodes = self._nodes()
-        for flag, want, key in (("--cpus-per-run", self.cpus, "CPU"), ("--gpus-per-run", self.gpus, "GPU")):
+        cpus = f"--cpus-per-run {self.cpus}"
+        if self.procs > 1:
+            cpus = f"--procs-per-run {self.procs} × {cpus} = {self.procs * self.cpus} CPUs"
+        for what, want, key in ((cpus, self.cpus * self.procs, "CPU"), (f"--gpus-per-run {self.gpus}", self.gpus,
+                                                                          "GPU")):
             most = max((float(r.get(key, 0)) for r in nodes), default=0.0)
             if want > most:
                 self.close()
-                raise InputError(f"{flag} {want}: no node of the Ray cluster has more than {most:g} {key}(s)")
+                raise InputError(f"{what}: no node of the Ray cluster has more than {most:g} {key}(s)")
 
     def slots(self) -> int:
         """Runs the alive nodes can hold at once."""
         total = 0
         for r in self._nodes():
-            fit = int(float(r.get("CPU", 0)) // self.cpus)
+            fit = int(float(r.get("CPU", 0)) // (self.cpus * self.procs))
             if self.gpus:
                 fit = min(fit, int(float(r.get("GPU", 0)) // self.gpus))
             total += fit
@@ -134,7 +141,8 @@ class RayExecutor:
             self.close()  # disconnects, and stops Ray if this driver started it
 
     def submit(self, job: dict):
-        task = self._ray.remote(_train_task).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
+        task = self._ray.remote(_train_task).options(num_cpus=self.cpus * self.procs, num_gpus=self.gpus,
+                                                     max_retries=0)
         return task.remote(job)
 
 
@@ -147,7 +155,7 @@ class _Driver:
         self.signalled, self.cancelled, self.deadline = 0, False, None
 
     def submit(self, run: StoredRun, attempt: int) -> None:
-        job = self.book.job(run, self.ex.cpus, log=False)
+        job = self.book.job(run, self.ex.cpus, log=False, procs=self.ex.procs)
         Path(job["run_dir"], STOP_FILE).unlink(missing_ok=True)
         self.book.start(run)
         self.inflight[self.ex.submit(job)] = [run, attempt, None]

@@ -1,12 +1,14 @@
-"""Experiment trackers for ladder runs: ``--log-to tensorboard|mlflow`` (each an optional extra, off by default).
+"""Experiment trackers for ladder runs: ``--log-to tensorboard|mlflow|wandb`` (each an optional extra, off by default).
 
 The driver logs, as it records the same numbers in the store: per run its config, the held-out loss (and bpb) at
 each evaluation with the step axis in tokens, and at the end its final loss, throughput and MFU. A ladder is one
-experiment (MLflow) or one folder of runs (TensorBoard). Everything is written under the ladder directory — a
-TensorBoard event folder ``<ladder>/tensorboard/<run_id>`` and an MLflow store in one SQLite file
-``<ladder>/mlflow.db`` (MLflow 3 refuses its plain-folder store unless told to) — so nothing needs a network:
-``tensorboard --logdir <ladder>/tensorboard`` or ``mlflow ui --backend-store-uri sqlite:///<ladder>/mlflow.db``
-read them. A run resumed by a later invocation goes on logging into the same run.
+experiment (MLflow), one folder of runs (TensorBoard) or one project and group (W&B). Everything is written under
+the ladder directory — a TensorBoard event folder ``<ladder>/tensorboard/<run_id>``, an MLflow store in one SQLite
+file ``<ladder>/mlflow.db`` (MLflow 3 refuses its plain-folder store unless told to), W&B offline runs in
+``<ladder>/wandb/offline-run-*`` — so nothing needs a network: ``tensorboard --logdir <ladder>/tensorboard``,
+``mlflow ui --backend-store-uri sqlite:///<ladder>/mlflow.db`` read them, and
+``wandb sync <ladder>/wandb/offline-run-*`` uploads the W&B runs when a network is there. A run resumed by a later invocation goes on logging into the same run
+(W&B: a new offline segment with the same run id, which ``wandb sync`` joins).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from scalinglab.errors import InputError
 
-TRACKERS = ("tensorboard", "mlflow")
+TRACKERS = ("tensorboard", "mlflow", "wandb")
 FINAL = ("final_loss", "final_bpb", "tokens_per_s", "mfu")
 
 
@@ -101,6 +103,47 @@ class MLflowTracker:
         self.runs.clear()
 
 
+class WandbTracker:
+    """W&B in offline mode: one run per ladder run (its id ``<ladder>-<run_id>``), the ladder's name as project and
+    group, tokens as the x-axis of every scalar (``n_tokens``, W&B's ``define_metric``)."""
+
+    def __init__(self, ladder_dir: Path):
+        try:
+            import wandb
+        except ImportError:
+            raise InputError("--log-to wandb needs W&B: pip install 'scalinglab[wandb]'") from None
+        self.wandb, self.dir = wandb, Path(ladder_dir).resolve()
+        self.runs: dict = {}
+
+    def start_run(self, run_id: str, config: dict) -> None:
+        settings = self.wandb.Settings(mode="offline", silent=True, console="off", x_disable_stats=True,
+                                       save_code=False)
+        run = self.wandb.init(project=self.dir.name, group=self.dir.name, name=run_id,
+                              id=_wandb_id(f"{self.dir.name}-{run_id}"), dir=str(self.dir), config=config,
+                              resume="allow", reinit="create_new", settings=settings)
+        run.define_metric("n_tokens")
+        run.define_metric("*", step_metric="n_tokens")
+        self.runs[run_id] = run
+
+    def log(self, run_id: str, n_tokens: float, metrics: dict) -> None:
+        self.runs[run_id].log({"n_tokens": int(n_tokens), **metrics})
+
+    def end_run(self, run_id: str, n_tokens: float, metrics: dict) -> None:
+        run = self.runs.pop(run_id)
+        run.summary.update({k: metrics[k] for k in FINAL if metrics.get(k) is not None})
+        run.finish()
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.finish(exit_code=1)  # stopped or interrupted: W&B marks it as not finished
+        self.runs.clear()
+
+
+def _wandb_id(name: str) -> str:
+    """A W&B run id (letters, digits, '-', '_' only; at most 128 characters) for a ladder run."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:128]
+
+
 def _param(key: str, value: str):
     from mlflow.entities import Param
 
@@ -114,9 +157,7 @@ def check_trackers(names) -> None:
 
 
 def make_trackers(names, ladder_dir: Path) -> list:
-    """Trackers by name ("tensorboard", "mlflow"); an unknown or uninstalled one is an ``InputError``."""
+    """Trackers by name ("tensorboard", "mlflow", "wandb"); an unknown or uninstalled one is an ``InputError``."""
     check_trackers(names)
-    out = []
-    for name in names or ():
-        out.append(TensorBoardTracker(ladder_dir) if name == "tensorboard" else MLflowTracker(ladder_dir))
-    return out
+    kinds = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker, "wandb": WandbTracker}
+    return [kinds[name](ladder_dir) for name in names or ()]

@@ -14,7 +14,8 @@ exits too, so a run that failed never leaves state behind for the next one. A SI
 the last checkpoint (the real trainer's are ``CHECKPOINT_SECONDS`` apart at least) and nothing in the store.
 
 Job fields: ``config`` (a TrainConfig dict), ``run_dir``, ``log`` (optional path), ``trainer`` ("module:function"),
-``threads``.
+``threads``, ``procs`` (optional, default 1: more trains the run with DDP on that many processes of this machine,
+this one being rank 0 — ``scalinglab.train.distributed.train_local_ranks``; the torch trainer only).
 """
 
 from __future__ import annotations
@@ -132,7 +133,16 @@ def run_job(job: dict, emit, should_stop) -> int:
         start = time.perf_counter()
         # the real trainer checkpoints at most every CHECKPOINT_SECONDS (see its min_checkpoint_seconds)
         extra = {"min_checkpoint_seconds": CHECKPOINT_SECONDS} if job.get("trainer", "torch") == "torch" else {}
-        result = train(cfg, job["run_dir"], on_eval=on_eval, should_stop=should_stop, **extra)
+        procs = int(job.get("procs") or 1)
+        if procs > 1:
+            if job.get("trainer", "torch") != "torch":
+                raise ValueError(f"{procs} processes per run need the torch trainer, not {job['trainer']!r}")
+            from scalinglab.train.distributed import train_local_ranks
+
+            result = train_local_ranks(cfg, job["run_dir"], procs, threads=job.get("threads"), on_eval=on_eval,
+                                       should_stop=should_stop, **extra)
+        else:
+            result = train(cfg, job["run_dir"], on_eval=on_eval, should_stop=should_stop, **extra)
         if not getattr(result, "completed", True):
             emit("stopped")
             return EXIT_STOPPED

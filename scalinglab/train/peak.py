@@ -1,15 +1,24 @@
-"""The device's measured dense-matmul throughput: the denominator of model FLOPs utilisation (MFU).
+"""The device's peak dense-matmul throughput: the denominator of model FLOPs utilisation (MFU).
 
-MFU = (model FLOPs per token × tokens per second) / peak, with the peak measured here on the same device,
-thread count and dtype the training uses, rather than taken from a spec sheet (Chowdhery et al. 2022, "PaLM",
-Appendix B, define MFU against peak throughput). Measured once per process for each setting.
+MFU = (model FLOPs per token × tokens per second) / peak (Chowdhery et al. 2022, "PaLM", Appendix B, define MFU
+against peak throughput). On a GPU the peak is its maker's dense bf16 figure from the accelerator catalog
+(``scalinglab/plan/accelerators.yaml``), found by the name ``torch.cuda.get_device_name`` reports, so MFU reads as
+it does in papers; a GPU the catalog does not hold, and a CPU (which has no such figure), get the peak measured here
+on the same device, thread count and dtype the training uses, once per process for each setting.
+
+The catalog is read through ``scalinglab.plan.catalog``, a leaf module (YAML and errors only) that the planner
+owns: the one home of accelerator figures, imported here lazily and only on a GPU.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import torch
+
+# Words in a device name that do not tell its peak apart (vendor, memory size and kind, the SXM form factor).
+_NEUTRAL = re.compile(r"nvidia|amd|instinct|tesla|\d+gb|hbm\d?e?|sxm\d?")
 
 _CACHE: dict[tuple, float] = {}
 
@@ -48,3 +57,42 @@ def measure_matmul_peak(threads: int | None = None, device: str = "cpu", dtype: 
         torch.set_num_threads(previous)
     _CACHE[key] = best
     return best
+
+
+def catalog_peak_flops(device_name: str, catalog=None) -> float | None:
+    """Dense bf16 peak FLOP/s of the catalog entry for a device named as ``torch.cuda.get_device_name`` names it
+    ("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB", "AMD Instinct MI300X"); None when no entry fits.
+
+    The first word that is an entry's name or alias picks the chip; a following word that joins it into another
+    entry picks the variant (``a100`` + ``40gb`` → ``a100-40gb``, ``h100`` + ``pcie`` → ``h100-pcie``); any other
+    word that may change the peak (``NVL``, say) gives None rather than a wrong peak."""
+    from scalinglab.plan.catalog import load_catalog
+
+    catalog = load_catalog() if catalog is None else catalog
+    names = {acc.name: acc for acc in catalog.values()}
+    for acc in catalog.values():
+        for alias in acc.aliases:
+            names.setdefault(alias, acc)
+    words = [w for w in re.split(r"[\s_/-]+", device_name.strip().lower()) if w]
+    chip = next((i for i, w in enumerate(words) if w in names), None)
+    if chip is None:
+        return None
+    rest = words[chip + 1:]
+    for word in rest:
+        if f"{words[chip]}-{word}" in names:
+            return names[f"{words[chip]}-{word}"].bf16_flops
+    if any(not _NEUTRAL.fullmatch(w) for w in rest):
+        return None
+    return names[words[chip]].bf16_flops
+
+
+def device_peak_flops(device: torch.device | str, threads: int | None = None) -> float:
+    """The MFU denominator for training on ``device``: the catalog's bf16 peak for a GPU it holds, else the
+    measured matmul peak (bf16 on a GPU, fp32 on a CPU, the dtypes the trainer computes in)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        peak = catalog_peak_flops(torch.cuda.get_device_name(device))
+        if peak:
+            return peak
+        return measure_matmul_peak(threads, device=str(device), dtype=torch.bfloat16)
+    return measure_matmul_peak(threads, device=str(device), dtype=torch.float32)

@@ -31,7 +31,7 @@ from scalinglab.train.accounting import count_params, flops_per_token
 from scalinglab.train.config import TrainConfig
 from scalinglab.train.data import TrainWindows, eval_windows, load_tokens
 from scalinglab.train.model import GPT
-from scalinglab.train.peak import measure_matmul_peak
+from scalinglab.train.peak import device_peak_flops, measure_matmul_peak
 from scalinglab.train.schedule import RunPlan, plan_run
 
 __all__ = ["TrainResult", "measure_matmul_peak", "plan_run", "train"]
@@ -50,7 +50,7 @@ class TrainResult:
     final_val_loss: float  # nats per token, last evaluation (nan before the first)
     final_val_bpb: float  # bits per byte of text, comparable across tokenizers
     tokens_per_s: float  # training throughput, evaluation excluded
-    mfu: float  # full FLOPs per second / measured matmul peak
+    mfu: float  # full FLOPs per second / peak (a GPU's from the catalog, else measured: scalinglab.train.peak)
     curve: list[tuple[int, float]]  # (n_tokens, val_loss) at each evaluation
     completed: bool
     step: int = 0
@@ -313,8 +313,7 @@ class _Run:
         n_tokens = state["step"] * plan.tokens_per_step
         trained = (state["step"] - state.get("start_step", 0)) * plan.tokens_per_step  # a branch: its cooldown
         tokens_per_s = trained / state["train_time_s"] if state["train_time_s"] > 0 else 0.0
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        peak = measure_matmul_peak(self.threads, device=str(self.device), dtype=dtype) if tokens_per_s else 0.0
+        peak = device_peak_flops(self.device, self.threads) if tokens_per_s else 0.0
         last = state["evals"][-1] if state["evals"] else {}
         return TrainResult(
             n_params=self.n_params, n_params_non_embedding=self.n_non_emb, n_tokens=n_tokens,
