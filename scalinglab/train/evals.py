@@ -254,9 +254,11 @@ class SuiteEvaluator:
         self.n_bytes = np.array([token_bytes[np.asarray(r[a:b])].sum() for r, (a, b) in zip(rows, spans)], float)
         self.tasks = [i.task for i in suite.items]
         self.answers = np.array([i.answer for i in suite.items])
+        self.chance = {task: suite.chance(task) for task in suite.tasks}
 
     def evaluate(self, model, device, autocast) -> dict[str, dict[str, float]]:
-        """task → {"task_loss": bits per byte of the correct choice, "accuracy"}; call under inference mode."""
+        """task → {"task_loss": bits per byte of the correct choice, "accuracy", "chance", "n_items"}; call under
+        inference mode."""
         import torch
         import torch.nn.functional as F
 
@@ -278,5 +280,6 @@ class SuiteEvaluator:
         tasks = np.array(self.tasks)
         for task in dict.fromkeys(self.tasks):
             sel = tasks == task
-            out[task] = {"task_loss": float(loss[sel].mean()), "accuracy": float(correct[sel].mean())}
+            out[task] = {"task_loss": float(loss[sel].mean()), "accuracy": float(correct[sel].mean()),
+                         "chance": self.chance[task], "n_items": int(sel.sum())}
         return out
