@@ -154,7 +154,7 @@ def _cache_key(cfg: DataConfig) -> str:
              "text_field": cfg.text_field if cfg.corpus != "default" else None,
              "bpe_vocab_size": cfg.bpe_vocab_size if cfg.tokenizer == "bpe" else None}
     if cfg.holds_out_tasks:  # only then, so every earlier cache keeps its key
-        parts["tasks"] = evals.SUITE_SEED
+        parts["tasks"] = [evals.SUITE_SEED, evals.SUITE_VERSION]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 

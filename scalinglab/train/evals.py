@@ -31,7 +31,9 @@ SUITE_FILE = "tasks.json"
 N_ITEMS = {"spelling": 192, "gloss_headword": 96, "fortune_ending": 96}
 N_CHOICES = 4
 CHANCE = 1.0 / N_CHOICES
-MAX_CONTEXT_BYTES = 96    # contexts are cut from the left to this many bytes (and to the model's context length)
+MAX_CONTEXT_BYTES = 48    # contexts are cut from the left to this many bytes (and to the model's context length):
+#                           the suite's cost is its tokens, ~4 sequences per item (benchmarks/task_evals.py)
+SUITE_VERSION = 1         # part of the token cache's key: a changed suite never reuses a stale cache
 MIN_CONTEXT_CHARS = 20   # a spelling item's sentence up to its word: long enough to be found only in its sentence
 NO_TASKS_NOTE = "no tasks evaluated: the task suite is built from the default corpus, and corpus {corpus} is not it"
 
@@ -172,7 +174,7 @@ def _fortune_ending(fortunes, rng, n: int, used: set[str]) -> list[TaskItem]:
             break
         f = cands[int(k)]
         cut = f.rfind(" ", 0, int(0.6 * len(f)))
-        if cut < 20 or not 20 <= len(f) - cut - 1 <= 64:
+        if cut < 20 or not 16 <= len(f) - cut - 1 <= 48:
             continue
         picked.append((f, f[:cut + 1], f[cut + 1:]))
     items = []
@@ -274,6 +276,7 @@ class SuiteEvaluator:
             nats[rows] = -per_row.cpu().numpy()
         per_byte = nats / np.maximum(self.n_bytes, 1)
         scores = np.array([per_byte[list(r)] for r in self.item_rows])    # [items, choices]
+        self.last_scores = scores   # nats per byte of each choice, kept for inspection
         correct = np.argmin(scores, axis=1) == self.answers
         loss = scores[np.arange(len(scores)), self.answers] / math.log(2)
         out = {}
