@@ -48,6 +48,7 @@ class ReportOptions:
     targets: tuple[tuple[float, float], ...] = ()   # (N, D) to forecast besides the budgets
     tasks: tuple[str, ...] = ()   # eval histories for the abilities section (default: a ladder's own task suite)
     tasks_params_file: str | None = None   # N per run of those histories (run_id,N CSV or final.json)
+    task_chance: tuple[tuple[str, float], ...] = ()   # chance accuracy of tasks not built in
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,10 @@ def _task_history(data: ReportInput, options: ReportOptions):
     if options.tasks:
         from scalinglab.runs.history import load_history
 
-        return load_history(list(options.tasks), params_file=options.tasks_params_file), {}
-    return data.history, dict(data.task_info)
+        info = {task: (c, None) for task, c in options.task_chance}
+        return load_history(list(options.tasks), params_file=options.tasks_params_file), info
+    return data.history, {**data.task_info, **{task: (c, data.task_info.get(task, (None, None))[1])
+                                               for task, c in options.task_chance}}
 
 
 def _abilities(history, task_info: dict, optimal, options: ReportOptions, notes: list) -> AbilitiesSection:
