@@ -26,6 +26,7 @@ def add_task_evals(ladder, seed=0):
     one that stays at chance (96 items)."""
     rng = np.random.default_rng(seed)
     with RunStore(ladder) as store:
+        curves = store.curves_frame().set_index(["run_id", "n_tokens"])["loss"]
         finals = [task_loss(r.metrics["n_params"], r.metrics["n_tokens"]) for r in store.runs("done")]
         mid = float(np.mean([min(finals), max(finals)]))
         for r in store.runs("done"):
@@ -33,7 +34,7 @@ def add_task_evals(ladder, seed=0):
             for f in (0.2, 0.4, 0.6, 0.8, 1.0):
                 loss = task_loss(n, d * f)
                 acc = 0.25 + 0.65 * expit(-6.0 * (loss - mid)) + 0.005 * rng.standard_normal()
-                store.add_curve_point(r.run_id, d * f, 3.0, tasks={
+                store.add_curve_point(r.run_id, d * f, float(curves[(r.run_id, d * f)]), tasks={
                     "spelling": {"task_loss": loss, "accuracy": float(np.clip(acc, 0, 1)), "chance": 0.25,
                                  "n_items": 192},
                     "gloss_headword": {"task_loss": 1.3 * loss, "accuracy": 0.25 + 0.02 * rng.standard_normal(),
