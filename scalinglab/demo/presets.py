@@ -102,8 +102,10 @@ MAX_TOKENS_PER_PARAM = 4 * CENTER
 DEFAULT_CORPUS_TOKENS = 40e6
 
 
-def _settings(evals: int, eval_tokens: int, tasks: bool = True) -> LadderSettings:
-    return LadderSettings(seq_len=128, positions="rotary", evals_per_run=evals, eval_tokens=eval_tokens, tasks=tasks)
+def _settings(evals: int, eval_tokens: int) -> LadderSettings:
+    # Every preset evaluates the task suite of scalinglab.train.evals at each evaluation (benchmarks/task_evals.py
+    # measures what it costs); the synthetic trainer has no tasks, and the demo says so.
+    return LadderSettings(seq_len=128, positions="rotary", evals_per_run=evals, eval_tokens=eval_tokens, tasks=True)
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
@@ -137,7 +139,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            settings=_settings(evals=5, eval_tokens=32768)),
     # for tests: seconds with the synthetic trainer, well under a minute with the real one
     Preset("test", budgets=(1.5e10, 2.5e10, 4e10, 6e10), points=3, span=1.6, expected_minutes=0.5,
-           settings=_settings(evals=2, eval_tokens=2048, tasks=False)),
+           settings=_settings(evals=2, eval_tokens=2048)),
 )}
 
 
