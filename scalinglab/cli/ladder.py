@@ -71,7 +71,7 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
     settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, positions=positions, seed=seed,
                               tasks=tasks)
     if settings.task_note:
-        Console(stderr=True).print(f"note: {settings.task_note}")
+        print(f"note: {settings.task_note}", file=sys.stderr)
     ctx = settings.shape_context()
     if design == "wsd":
         from scalinglab.ladder.wsd import design_from_options
