@@ -9,6 +9,13 @@ per task, the best run's accuracy, the chained forecast of the largest budget's 
 inside the 90 % interval) and the verdict, then the issue's acceptance: at least one task clearly above chance, its
 forecast within 5 accuracy points, and the tasks at chance marked not predictable.
 
+Measured on the shared 2-core machine (load 2–4), seed 0: ``overhead`` — scoring the suite took 4.5 s of CPU, 7.5 %
+on top of the 8 runs' 59.8 s (the whole-run ratio, 1.035, is within the noise of the shared cores); ``small`` —
+spelling best run 0.927, backtest of the 3 runs at 1.6e12 FLOPs from the 7 below: predicted 0.873–0.877 against
+0.911–0.927 (mean error 4.3 points, all inside their intervals; the task-loss law over-predicts the largest budget's
+task loss as the loss law over-predicts its loss, +3–4.6 %); gloss_headword (best 0.271) within noise of chance,
+fortune_ending (best 0.302) not identified; demo 12.0 min at that load.
+
     PYTHONPATH=. python benchmarks/task_evals.py overhead
     PYTHONPATH=. python benchmarks/task_evals.py small --out results/demo-small
 """
