@@ -29,6 +29,7 @@ def test_demo_recovers_a_known_law_and_writes_the_results_folder(tmp_path, capsy
     assert len(runs) == laws["n_runs"] and runs.curves is not None
     printed = capsys.readouterr().out
     assert "backtest error" in printed and "Compute-optimal allocation" in printed
+    assert "no task evaluations in this ladder" in printed and not (out / "abilities.json").exists()
     # the forecast at the preset's budgets and 10x, 100x beyond the ladder, as printed and in laws.json
     forecast = laws["forecast"]
     assert forecast == json.loads((out / "report.json").read_text())["forecast"]
@@ -53,6 +54,11 @@ def test_demo_with_the_real_trainer(tmp_path, capsys):
     laws = json.loads((out / "laws.json").read_text())
     assert laws["n_runs"] >= 6
     assert (out / "report_figures" / "loss_curves.png").stat().st_size > 0
+    # the task suite was evaluated at every evaluation, exported, fitted and printed (a verdict per task)
+    abilities = json.loads((out / "abilities.json").read_text())
+    assert {t["task"] for t in abilities["tasks"]} == {"spelling", "gloss_headword", "fortune_ending"}
+    assert abilities == json.loads((out / "report.json").read_text())["abilities"]
+    assert (out / "history.csv").stat().st_size > 0 and "Abilities" in capsys.readouterr().out
     with RunStore(out / "ladder") as store:
         for run in store.runs():
             assert run.status == "done"

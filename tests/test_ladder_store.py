@@ -6,6 +6,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from scalinglab.errors import InputError
@@ -156,3 +157,63 @@ def test_a_branch_waits_for_its_stable_phase(tmp_path):
     assert first.spec["role"] == "stable" and next_ready(todo, store, take=False) is None
     _finish(store, first, 3.0)
     assert next_ready(todo, store).spec["parent"] == first.run_id
+
+
+def _task_metrics(step: int) -> dict:
+    return {"spelling": {"task_loss": 3.0 - 0.2 * step, "accuracy": 0.3 + 0.1 * step, "chance": 0.25,
+                         "n_items": 192},
+            "fortune_ending": {"task_loss": 4.0 - 0.1 * step, "accuracy": 0.25, "chance": 0.25, "n_items": 96}}
+
+
+def test_task_evaluations_are_stored_and_exported_as_a_history_the_task_laws_read(tmp_path):
+    from scalinglab.runs.history import load_history
+
+    specs = _specs()
+    with RunStore(tmp_path / "ladder") as store:
+        register(store, specs, SETTINGS)
+        for k, run in enumerate(store.runs()):
+            s = run.spec
+            store.mark_running(run.run_id)
+            for step in (1, 2, 3):
+                store.add_curve_point(run.run_id, s["n_tokens"] * step / 3, 3.0 - 0.1 * step,
+                                      tasks=_task_metrics(step + k))
+            store.add_curve_point(run.run_id, s["n_tokens"], 2.7, tasks=_task_metrics(3 + k))  # resumed: replaced
+            store.finish(run.run_id, {"n_params": s["n_params"], "n_tokens": s["n_tokens"], "final_loss": 2.7})
+        assert store.task_info() == {"fortune_ending": (0.25, 96), "spelling": (0.25, 192)}
+        frame = store.task_evals_frame()
+        assert len(frame) == len(specs) * 3 * 2
+        own = store.to_history()
+        store.export(tmp_path / "out")
+    history = load_history(tmp_path / "out" / "history.csv")
+    assert set(history.tasks()) == {"spelling", "fortune_ending"} and len(history.run_ids) == len(specs)
+    for kind in ("task_loss", "accuracy"):
+        got = history.series("spelling", kind)
+        mine = own.series("spelling", kind)
+        np.testing.assert_allclose(got["value"], mine["value"])
+        np.testing.assert_allclose(got["n_params"], [specs_n(specs, r) for r in got["run_id"]])
+    last = history.series("spelling", "accuracy").groupby("run_id")["value"].last()
+    np.testing.assert_allclose(sorted(last), sorted(0.3 + 0.1 * (3 + k) for k in range(len(specs))))
+
+
+def specs_n(specs, run_id):
+    return next(s.n_params for s in specs if s.run_id == run_id)
+
+
+def test_a_store_from_before_task_evaluations_gains_the_table_and_exports_no_history(tmp_path):
+    import sqlite3
+
+    specs = _specs()
+    with RunStore(tmp_path) as store:
+        register(store, specs, SETTINGS)
+        _finish(store, store.runs()[0], 3.0)
+    db = sqlite3.connect(tmp_path / "ladder.sqlite")
+    db.execute("DROP TABLE task_evals")
+    db.commit()
+    db.close()
+    with RunStore(tmp_path) as store:
+        assert store.to_history() is None and store.task_info() == {}
+        store.export(tmp_path / "out")
+        assert not (tmp_path / "out" / "history.csv").exists()
+        run = store.runs("pending")[0]
+        store.add_curve_point(run.run_id, 100.0, 3.0, tasks=_task_metrics(1))
+        assert store.task_info() == {"fortune_ending": (0.25, 96), "spelling": (0.25, 192)}

@@ -92,3 +92,18 @@ def _key_values(text: str) -> dict:
             raise InputError(f"--law-params expects key=value pairs separated by commas, got {item.strip()!r}")
         params[key.strip()] = value.strip()
     return params
+
+
+def parse_chance(items) -> dict[str, float]:
+    """``TASK=LEVEL`` options (chance accuracy of a task not built in) as a dict; one-line error otherwise."""
+    out = {}
+    for item in items or []:
+        task, sep, value = str(item).partition("=")
+        try:
+            level = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not task.strip() or not 0 <= level < 1:
+            raise InputError(f"--chance must read TASK=LEVEL with 0 ≤ LEVEL < 1 (e.g. hellaswag=0.25), got {item!r}")
+        out[task.strip()] = level
+    return out

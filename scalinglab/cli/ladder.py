@@ -56,10 +56,13 @@ _PROCS_PER_RUN = typer.Option(1, "--procs-per-run", help="processes per run (DDP
 _LOG_TO = typer.Option("", "--log-to", help="experiment trackers, comma-separated: tensorboard, mlflow, wandb "
                                            "(offline; all written under the ladder directory; pip install "
                                            "'scalinglab\\[trackers]' or 'scalinglab\\[wandb]')")
+_TASKS = typer.Option(False, "--tasks", help="evaluate the task suite (spelling, gloss_headword, fortune_ending; "
+                                             "default corpus only, its items held out of training) at every "
+                                             "evaluation; `ladder export` then writes history.csv")
 
 
 def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus, tokenizer, seq_len, positions,
-            seed, wsd_options=None):
+            seed, wsd_options=None, tasks=False):
     from scalinglab.ladder import LadderSettings, chinchilla, grid, isoflop
     from scalinglab.ladder.design import parse_numbers
 
@@ -75,7 +78,10 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
 
             return p.specs(), dataclasses.replace(p.settings, corpus=corpus)
         return p.specs(), p.settings
-    settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, positions=positions, seed=seed)
+    settings = LadderSettings(corpus=corpus, tokenizer=tokenizer, seq_len=seq_len, positions=positions, seed=seed,
+                              tasks=tasks)
+    if settings.task_note:
+        print(f"note: {settings.task_note}", file=sys.stderr)
     ctx = settings.shape_context()
     if design == "wsd":
         from scalinglab.ladder.wsd import design_from_options
@@ -105,14 +111,14 @@ def plan_cmd(design: str = _DESIGN, preset: str = _PRESET, sizes: str = _SIZES, 
              corpus: str = _CORPUS, tokenizer: str = _TOKENIZER, seq_len: int = _SEQ, positions: str = _POSITIONS,
              seed: int = _SEED,
              jobs: int = _JOBS, threads: int = _THREADS, as_json: bool = _JSON, decay_fraction: float = _DECAY,
-             min_tpp: float = _MIN_TPP, max_tpp: float = _MAX_TPP):
+             min_tpp: float = _MIN_TPP, max_tpp: float = _MAX_TPP, tasks: bool = _TASKS):
     """Show a ladder's runs, FLOPs and estimated wall time without running anything.
 
     Example: scalinglab ladder plan --design grid --sizes 5e4:4e5:4 --tokens-per-param 10,20,40
     """
     specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples, corpus,
                               tokenizer, seq_len, positions, seed,
-                              dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
+                              dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp), tasks)
     eval_tokens = settings.evals_per_run * settings.eval_tokens
     show_plan(specs, jobs, threads, Console(), as_json=as_json and design != "wsd", eval_tokens=eval_tokens)
     if design == "wsd":
@@ -134,7 +140,8 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
             retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed runs again"),
             quiet: bool = typer.Option(False, "--quiet", help="no live progress bars"),
             executor: str = _EXECUTOR, address: str = _ADDRESS, cpus_per_run: int = _CPUS_PER_RUN,
-            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO, procs_per_run: int = _PROCS_PER_RUN):
+            gpus_per_run: int = _GPUS_PER_RUN, log_to: str = _LOG_TO, procs_per_run: int = _PROCS_PER_RUN,
+            tasks: bool = _TASKS):
     """Train a ladder. Re-running skips finished runs and resumes interrupted ones; Ctrl-C stops cleanly.
 
     Example: scalinglab ladder run ladders/iso --design isoflop --budgets 1e11:1e12:3 ; then again with no
@@ -148,7 +155,7 @@ def run_cmd(ladder_dir: Path = typer.Argument(..., help="directory holding the l
     if has_design:  # validate the design before anything is written
         specs, settings = _design(design, preset, sizes, tokens_per_param, budgets, points, span, multiples,
                                   corpus, tokenizer, seq_len, positions, seed,
-                                  dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp))
+                                  dict(decay_fraction=decay_fraction, min_tpp=min_tpp, max_tpp=max_tpp), tasks)
         _check_corpus(settings, specs, trainer, console)
     trackers = tuple(t.strip() for t in log_to.split(",") if t.strip())
     from scalinglab.ladder.trackers import check_trackers
@@ -271,12 +278,15 @@ def status_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"), 
 def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
                out: Path = typer.Option(None, "--out", help="output folder (default: the ladder directory)"),
                fmt: str = typer.Option("csv", "--format", help="csv or parquet")):
-    """Write the finished runs as a Runs table (runs.csv) plus their loss curves (curves.csv) for `scalinglab fit`."""
+    """Write the finished runs as a Runs table (runs.csv) plus their loss curves (curves.csv) for `scalinglab fit`,
+    and their task evaluations (history.csv) for `scalinglab tasks fit` when the ladder ran the task suite."""
     from scalinglab.ladder import RunStore
 
     store = RunStore(ladder_dir, create=False)
     runs_path, curves_path = store.export(out or ladder_dir, fmt)
-    print(f"wrote {runs_path} and {curves_path}")
+    history = runs_path.with_name(f"history.{fmt}")
+    extra = f" and {history} (task evaluations, for `scalinglab tasks fit`)" if history.is_file() else ""
+    print(f"wrote {runs_path}, {curves_path}{extra}")
 
 
 _PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈6 min), forecast (≈15 min), medium (≈40 min), "

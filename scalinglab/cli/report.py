@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
+from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, parse_chance, run_by_group
 from scalinglab.errors import InputError, require_positive
 
 
@@ -38,6 +38,14 @@ def report_cmd(
                                                            "'accelerator=h100,count=1024,days=30' (repeat).")] = None,
     counts: Annotated[Optional[Path], typer.Option(help="Per-problem sample counts (model, problem, n, correct) "
                                                         "for the test-time section.")] = None,
+    tasks: Annotated[Optional[list[Path]], typer.Option("--tasks", help="Eval histories (W&B CSV, JSONL, long "
+                                                         "table, or folders) for the abilities section (repeat); a "
+                                                         "ladder directory's own task evaluations are used without "
+                                                         "it.")] = None,
+    tasks_params_file: Annotated[Optional[Path], typer.Option("--tasks-params-file", help="N per run of the --tasks "
+                                                              "histories: CSV run_id,N or an OLMo final.json.")] = None,
+    chance: Annotated[Optional[list[str]], typer.Option("--chance", help="TASK=LEVEL chance accuracy of a --tasks "
+                                                        "task not built in (repeat).")] = None,
     no_approaches: Annotated[bool, typer.Option("--no-approaches", help="Skip Chinchilla approaches 1-2.")] = False,
     no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the backtest.")] = False,
     no_forecast: Annotated[bool, typer.Option("--no-forecast", help="Skip the forecast section.")] = False,
@@ -62,7 +70,9 @@ def report_cmd(
                             backtest=not no_backtest, plans=tuple(plan or ()),
                             counts=None if counts is None else str(counts), forecast=not no_forecast,
                             forecast_resamples=forecast_resamples, forecast_law=forecast_law,
-                            targets=_forecast_targets(n_params, n_tokens))
+                            targets=_forecast_targets(n_params, n_tokens), tasks=tuple(map(str, tasks or ())),
+                            tasks_params_file=None if tasks_params_file is None else str(tasks_params_file),
+                            task_chance=tuple(parse_chance(chance).items()))
     source = _runs_or_ladder(source, columns, curves, by)
     if not by:
         _write_one(source, out, curves, drop_highest, exclude, options, png)

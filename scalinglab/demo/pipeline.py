@@ -3,8 +3,10 @@
 The ladder lives in ``<out>/ladder`` (its SQLite store and run folders), so running the demo again skips finished
 runs, resumes interrupted ones, and only refits. The folder gets ``runs.csv`` and ``curves.csv`` (the Runs table and
 loss curves, readable by ``scalinglab fit``), ``laws.json`` (fits, intervals, approaches, backtest, allocations and
-the forecast at the preset's budgets and 10× and 100× beyond the ladder, with its interval and components) and the
-report's PNG figures.
+the forecast at the preset's budgets and 10× and 100× beyond the ladder, with its interval and components), when the
+ladder evaluated the task suite ``history.csv`` (its task evaluations, readable by ``scalinglab tasks fit``) and
+``abilities.json`` (the abilities section: task laws, verdicts, accuracy forecasts, backtest), and the report's PNG
+figures.
 """
 
 from __future__ import annotations
@@ -85,10 +87,19 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
         _print_allocation(data, console)
     if data.forecast is not None:
         _print_forecast(data.forecast, console)
+    wrote = ["laws.json"]
+    if data.abilities is not None:
+        _print_abilities(data.abilities, console)
+        (out / "abilities.json").write_text(json.dumps(numbers["abilities"], indent=2, allow_nan=False))
+        wrote.append("abilities.json")
+    elif preset.settings.tasks:
+        console.print("no task evaluations in this ladder: no abilities section")
     for note in data.notes:
         console.print(f"[yellow]note:[/] {note}")
     figures = sorted(p.name for p in files.figures if p.suffix == ".png")
-    console.print(f"\nwrote {runs_path.name}, {curves_path.name}, laws.json and {files.figures[0].parent.name}/ "
+    history = " history.csv," if (out / "history.csv").is_file() and data.abilities is not None else ""
+    console.print(f"\nwrote {runs_path.name}, {curves_path.name},{history} {', '.join(wrote)} and "
+                  f"{files.figures[0].parent.name}/ "
                   f"({', '.join(figures)}) to {out}/")
     console.print(f"report: [bold]{files.html}[/bold]")
     console.print(f"demo finished in {duration(time.perf_counter() - start)}")
@@ -156,6 +167,27 @@ def _print_allocation(a, console: Console) -> None:
                       f"{row['tokens_per_param']:.0f}", cell(row["loss"], "loss_opt", ".3f"))
     console.print(table)
     console.print("  (budgets far beyond the ladder are long extrapolations; the intervals cover fit noise only)")
+
+
+def _print_abilities(section, console: Console) -> None:
+    level = f"{section.level:.0%}"
+    table = Table(title=f"Abilities: task accuracy through task loss, chained forecasts with {level} intervals",
+                  title_justify="left")
+    for col in ("task", "chance", "best run", "backtest: largest budget", *section.labels[:2], "verdict"):
+        table.add_column(col, justify="left" if col in ("task", "verdict") else "right")
+    for t in section.tasks:
+        bt = t.backtest
+        shown = (f"±{t.backtest_error():.1%}, {int(bt['inside'].sum())}/{len(bt)} inside"
+                 if bt is not None else (t.backtest_note or "—"))
+        cells = [f"{f.accuracy.estimate:.2f} \\[{f.reported.lo:.2f}, {f.reported.hi:.2f}]" for f in t.forecasts[:2]]
+        cells += [""] * (min(2, len(section.labels)) - len(cells))
+        verdict = "predictable" if t.law.verdict.predictable else "not predictable"
+        table.add_row(t.task, f"{t.law.chance:.2f}", f"{t.law.finals['accuracy'].max():.3f}", shown, *cells, verdict)
+    console.print(table)
+    for t in section.tasks:
+        console.print(f"  {t.task}: {t.law.verdict.reason}")
+    for note in section.notes:
+        console.print(f"  note: {note}")
 
 
 def _print_forecast(section, console: Console) -> None:

@@ -103,7 +103,9 @@ DEFAULT_CORPUS_TOKENS = 40e6
 
 
 def _settings(evals: int, eval_tokens: int) -> LadderSettings:
-    return LadderSettings(seq_len=128, positions="rotary", evals_per_run=evals, eval_tokens=eval_tokens)
+    # Every preset evaluates the task suite of scalinglab.train.evals at each evaluation (benchmarks/task_evals.py
+    # measures what it costs); the synthetic trainer has no tasks, and the demo says so.
+    return LadderSettings(seq_len=128, positions="rotary", evals_per_run=evals, eval_tokens=eval_tokens, tasks=True)
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (

@@ -108,9 +108,12 @@ class RunBook:
     def event(self, run: StoredRun, event: dict) -> None:
         """A worker event other than the outcome: an evaluation is stored and advances the display."""
         if event.get("event") == "eval" and event.get("n_tokens") and event.get("loss") is not None:
-            self.store.add_curve_point(run.run_id, event["n_tokens"], event["loss"], event.get("bpb"))
+            self.store.add_curve_point(run.run_id, event["n_tokens"], event["loss"], event.get("bpb"),
+                                       tasks=event.get("tasks"))
             self.progress.advance_run(run.run_id, float(event["n_tokens"]), event["loss"])
             scalars = {"val_loss": event["loss"]} | ({"val_bpb": event["bpb"]} if event.get("bpb") is not None else {})
+            scalars |= {f"{task}/{k}": v for task, m in (event.get("tasks") or {}).items() for k, v in m.items()
+                        if v is not None}
             for tracker in self.trackers:
                 tracker.log(run.run_id, event["n_tokens"], scalars)
 

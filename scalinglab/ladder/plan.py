@@ -38,6 +38,7 @@ class LadderSettings:
     evals_per_run: int = 8
     eval_tokens: int = 32768
     seed: int = 0
+    tasks: bool = False  # hold out and evaluate the task suite (scalinglab.train.evals; default corpus only)
 
     def __post_init__(self):
         self.data_config()  # validate early: unknown tokenizer or missing corpus path → one-line InputError
@@ -47,7 +48,15 @@ class LadderSettings:
     def data_config(self):
         from scalinglab.train.config import DataConfig
 
-        return DataConfig(corpus=self.corpus, tokenizer=self.tokenizer, seed=self.seed)
+        return DataConfig(corpus=self.corpus, tokenizer=self.tokenizer, seed=self.seed,
+                          tasks=self.tasks and self.corpus == "default")
+
+    @property
+    def task_note(self) -> str | None:
+        """One line when tasks were asked for but this corpus has none; else None."""
+        from scalinglab.train.evals import NO_TASKS_NOTE
+
+        return NO_TASKS_NOTE.format(corpus=self.corpus) if self.tasks and self.corpus != "default" else None
 
     def shape_context(self) -> ShapeContext:
         return ShapeContext(seq_len=self.seq_len, vocab_size=self.data_config().vocab_size, positions=self.positions)
@@ -63,7 +72,10 @@ class LadderSettings:
         return cfg.to_dict()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.tasks:  # added later: left out when off, so earlier ladders' settings still match
+            del out["tasks"]
+        return out
 
 
 def _wsd_fields(spec: RunSpec) -> dict:

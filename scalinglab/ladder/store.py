@@ -51,6 +51,16 @@ CREATE TABLE IF NOT EXISTS curves (
     bpb REAL,
     PRIMARY KEY (run_id, n_tokens)
 );
+CREATE TABLE IF NOT EXISTS task_evals (   -- the task suite at each evaluation (scalinglab.train.evals)
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    n_tokens REAL NOT NULL,
+    task TEXT NOT NULL,
+    task_loss REAL,                 -- bits per byte of the correct choice
+    accuracy REAL,
+    chance REAL,                    -- accuracy of guessing
+    n_items INTEGER,
+    PRIMARY KEY (run_id, n_tokens, task)
+);
 """
 
 
@@ -199,11 +209,18 @@ class RunStore:
             db.execute("UPDATE runs SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ? "
                        "WHERE run_id = ?", (time.time(), run_id))
 
-    def add_curve_point(self, run_id: str, n_tokens: float, loss: float, bpb: float | None = None) -> None:
+    def add_curve_point(self, run_id: str, n_tokens: float, loss: float, bpb: float | None = None, *,
+                        tasks: dict | None = None) -> None:
+        """One evaluation: loss (and bpb), and ``tasks`` (task → {"task_loss", "accuracy"}) when the suite ran."""
         # A resumed run re-evaluates points after its last checkpoint: replace, never duplicate.
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO curves (run_id, n_tokens, loss, bpb) VALUES (?, ?, ?, ?)",
                        (run_id, float(n_tokens), float(loss), None if bpb is None else float(bpb)))
+            for task, m in (tasks or {}).items():
+                db.execute("INSERT OR REPLACE INTO task_evals (run_id, n_tokens, task, task_loss, accuracy, chance, "
+                           "n_items) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (run_id, float(n_tokens), str(task), m.get("task_loss"), m.get("accuracy"),
+                            m.get("chance"), None if m.get("n_items") is None else int(m["n_items"])))
 
     def finish(self, run_id: str, metrics: dict, curve: list[tuple[float, float]] | None = None) -> None:
         """Record final metrics (and optionally the full curve) and mark the run ``done``, in one transaction."""
@@ -242,6 +259,40 @@ class RunStore:
                                 "USING (run_id) WHERE r.status = 'done' ORDER BY r.position, c.n_tokens").fetchall()
         return pd.DataFrame(rows, columns=["run_id", "n_tokens", "loss", "bpb"])
 
+    def task_evals_frame(self) -> pd.DataFrame:
+        """Finished runs' task evaluations: run_id, n_params, n_tokens, task, task_loss, accuracy (empty without)."""
+        import pandas as pd
+
+        rows = self._db.execute("SELECT t.run_id, r.n_params, t.n_tokens, t.task, t.task_loss, t.accuracy FROM "
+                                "task_evals t JOIN runs r USING (run_id) WHERE r.status = 'done' "
+                                "ORDER BY r.position, t.task, t.n_tokens").fetchall()
+        return pd.DataFrame(rows, columns=["run_id", "n_params", "n_tokens", "task", "task_loss", "accuracy"])
+
+    def task_info(self) -> dict[str, tuple[float | None, int | None]]:
+        """task → (chance, number of items) of the task suite the ladder evaluated."""
+        rows = self._db.execute("SELECT task, MAX(chance), MAX(n_items) FROM task_evals GROUP BY task ORDER BY task")
+        return {task: (chance, n) for task, chance, n in rows.fetchall()}
+
+    def to_history(self):
+        """The finished runs' task evaluations as an ``EvalHistory`` (None when the ladder evaluated no tasks)."""
+        from scalinglab.runs.history import history_from_long
+
+        long = self.history_frame()
+        return history_from_long(long, source=str(self.path)) if len(long) else None
+
+    def history_frame(self) -> pd.DataFrame:
+        """The task evaluations as an eval history in the long shape ``runs.history.load_history`` reads:
+        run_id, N, tokens, metric (``<task>/task_loss``, ``<task>/accuracy``), value."""
+        import pandas as pd
+
+        t = self.task_evals_frame()
+        parts = [t.rename(columns={kind: "value"})[["run_id", "n_params", "n_tokens", "value"]]
+                 .assign(metric=t["task"] + "/" + kind) for kind in ("task_loss", "accuracy")]
+        long = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+        long = long.sort_values(["run_id", "metric", "n_tokens"], kind="stable")
+        return long.rename(columns={"n_params": "N", "n_tokens": "tokens"})[["run_id", "N", "tokens", "metric",
+                                                                             "value"]].reset_index(drop=True)
+
     def runs_frame(self) -> pd.DataFrame:
         """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count)."""
         import pandas as pd
@@ -279,7 +330,8 @@ class RunStore:
         return runs_from_frame(frame, source=str(self.path), curves=curves[["run_id", "n_tokens", "loss"]])
 
     def export(self, out_dir: str | Path, fmt: str = "csv") -> tuple[Path, Path]:
-        """Write ``runs.<fmt>`` and ``curves.<fmt>`` (csv or parquet) that ``scalinglab fit`` reads directly."""
+        """Write ``runs.<fmt>`` and ``curves.<fmt>`` (csv or parquet) that ``scalinglab fit`` reads directly, and
+        ``history.<fmt>`` (``scalinglab tasks fit`` reads it) when the ladder evaluated the task suite."""
         if fmt not in ("csv", "parquet"):
             raise InputError(f"unknown export format '{fmt}' (expected csv or parquet)")
         runs = self.to_runs()
@@ -288,10 +340,15 @@ class RunStore:
         runs_path, curves_path = out / f"runs.{fmt}", out / f"curves.{fmt}"
         curves = self.curves_frame()
         curves = curves[curves["run_id"].isin(runs.frame["run_id"])]  # stable phases are not rows
+        history = self.history_frame()
+        history = history[history["run_id"].isin(runs.frame["run_id"])]
         if fmt == "csv":
             runs.to_csv(runs_path)
             curves.to_csv(curves_path, index=False)
         else:
             runs.to_parquet(runs_path)
             curves.to_parquet(curves_path, index=False)
+        if len(history):
+            write = history.to_csv if fmt == "csv" else history.to_parquet
+            write(out / f"history.{fmt}", index=False)
         return runs_path, curves_path

@@ -127,8 +127,9 @@ def run_job(job: dict, emit, should_stop) -> int:
 
         def on_eval(info: dict) -> None:
             loss = info.get("val_loss", info.get("loss"))
+            tasks = {task: {k: _number(v) for k, v in m.items()} for task, m in (info.get("tasks") or {}).items()}
             emit("eval", n_tokens=_number(info.get("n_tokens")), loss=_number(loss),
-                 bpb=_number(info.get("val_bpb", info.get("bpb"))))
+                 bpb=_number(info.get("val_bpb", info.get("bpb"))), **({"tasks": tasks} if tasks else {}))
 
         start = time.perf_counter()
         # the real trainer checkpoints at most every CHECKPOINT_SECONDS (see its min_checkpoint_seconds)

@@ -3,7 +3,8 @@
 One fit of the chosen law; a bootstrap over runs for intervals on every parameter and on N_opt, D_opt and loss at the
 report's budgets; Chinchilla's three approaches to the allocation exponents (Chinchilla law only); a backtest that
 fits the smaller runs and predicts the largest compute budget; the compute-optimal allocation at the budgets; the
-forecast with its interval and components at the budgets and beyond the ladder (``report.forecast``).
+forecast with its interval and components at the budgets and beyond the ladder (``report.forecast``); the abilities
+(task accuracy through task laws, ``report.abilities``) when there is an eval history.
 Parts the data cannot support are skipped with a note, never hidden.
 """
 
@@ -20,6 +21,7 @@ from scalinglab.laws.backtest import BacktestResult, backtest
 from scalinglab.laws.bootstrap import BootstrapResult, bootstrap
 from scalinglab.laws.fit import FitResult, fit, resolve_law, standard_fit_options
 from scalinglab.laws.optimal import Allocation, compute_optimal
+from scalinglab.report.abilities import AbilitiesSection, abilities_section
 from scalinglab.report.forecast import ForecastSection, check_options, forecast_section
 from scalinglab.report.planning import PlanSection, parse_request, plan_sections
 from scalinglab.report.sources import ReportInput
@@ -44,6 +46,9 @@ class ReportOptions:
     forecast_resamples: int = 200
     forecast_law: str = "auto"
     targets: tuple[tuple[float, float], ...] = ()   # (N, D) to forecast besides the budgets
+    tasks: tuple[str, ...] = ()   # eval histories for the abilities section (default: a ladder's own task suite)
+    tasks_params_file: str | None = None   # N per run of those histories (run_id,N CSV or final.json)
+    task_chance: tuple[tuple[str, float], ...] = ()   # chance accuracy of tasks not built in
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class ReportData:
     plans: tuple[PlanSection, ...] = ()
     testtime: TestTimeSection | None = None
     forecast: ForecastSection | None = None
+    abilities: AbilitiesSection | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -84,6 +90,7 @@ class ReportData:
             "plans": [p.to_dict() for p in self.plans],
             "testtime": self.testtime.to_dict() if self.testtime is not None else None,
             "forecast": self.forecast.to_dict() if self.forecast is not None else None,
+            "abilities": self.abilities.to_dict() if self.abilities is not None else None,
             "notes": list(self.notes),
         })
 
@@ -135,6 +142,7 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
             raise InputError(f"--forecast-resamples needs at least 2 resamples, got {options.forecast_resamples}")
         check_options(options.forecast_law, options.targets)
     tt = testtime_section(options.counts, seed=options.seed) if options.counts is not None else None
+    history, task_info = _task_history(data, options)
     runs, notes = data.runs, []
     result = fit(runs, options.law, **standard_fit_options(options.law))
     if not result.converged:
@@ -180,10 +188,36 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
         fc = forecast_section(runs, result.law if allocates else None, budgets=budgets, targets=options.targets,
                               forecast_law=options.forecast_law, level=options.level,
                               n_resamples=options.forecast_resamples, seed=options.seed, fit_result=result)
+    abilities = _abilities(history, task_info, optimal, options, notes) if history is not None else None
     trust = assess(runs, result, boot, comparison, bt, optimal)
     return ReportData(input=data, options=options, fit=result, boot=boot, approaches=comparison, backtest=bt,
                       optimal=optimal, budgets=budgets, trust=trust, plans=tuple(plans), testtime=tt,
-                      forecast=fc, notes=tuple(notes))
+                      forecast=fc, abilities=abilities, notes=tuple(notes))
+
+
+def _task_history(data: ReportInput, options: ReportOptions):
+    """The eval history of the abilities section: ``--tasks`` files, else the ladder's own task evaluations."""
+    if options.tasks:
+        from scalinglab.runs.history import load_history
+
+        info = {task: (c, None) for task, c in options.task_chance}
+        return load_history(list(options.tasks), params_file=options.tasks_params_file), info
+    return data.history, {**data.task_info, **{task: (c, data.task_info.get(task, (None, None))[1])
+                                               for task, c in options.task_chance}}
+
+
+def _abilities(history, task_info: dict, optimal, options: ReportOptions, notes: list) -> AbilitiesSection:
+    targets, labels = [], []
+    if optimal is not None:
+        for row in optimal.rows():
+            targets.append((float(row["n_params"]), float(row["n_tokens"])))
+            labels.append(f"report budget {row['flops']:.0e}")
+    else:
+        notes.append("abilities: no compute-optimal allocation, so no accuracy forecasts at the budgets")
+    return abilities_section(history, targets=targets, labels=labels,
+                             chance={t: c for t, (c, _) in task_info.items() if c is not None},
+                             n_items={t: n for t, (_, n) in task_info.items() if n is not None},
+                             level=options.level, n_resamples=int(options.n_resamples), seed=options.seed)
 
 
 def plain(obj):

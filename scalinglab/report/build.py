@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scalinglab.errors import InputError
 from scalinglab.report import figures as F
+from scalinglab.report.abilities import abilities_figures
 from scalinglab.report.analysis import ReportData, ReportOptions, analyse
 from scalinglab.report.forecast import forecast_figure
 from scalinglab.report.plotting import figure_png, figure_svg, size_colors
@@ -72,6 +73,7 @@ def report_figures(data: ReportData) -> dict:
         out["backtest"] = (F.backtest_plot(data.backtest, colors=colors),
                            "Backtest: a fit on the runs below the compute cut predicts the held-out larger runs; "
                            "points on the diagonal are perfect forecasts.")
+    out.update(abilities_figures(data.abilities))
     if data.testtime is not None:
         out["coverage"] = (F.coverage_plot(data.testtime),
                            "Coverage (pass@k) against samples per problem, with 90 % intervals over problems and the "

@@ -53,8 +53,13 @@ def optimum_band(boot, grid: np.ndarray, quantity: str = "loss"):
     rows = boot.samples[list(names)].to_numpy(float)[:MAX_BAND_SAMPLES]
     curves = []
     for theta in rows:
-        alloc = compute_optimal(Chinchilla(**dict(zip(names, theta))), grid)
+        try:
+            alloc = compute_optimal(Chinchilla(**dict(zip(names, theta))), grid)
+        except InputError:  # a degenerate resample (an optimum under one parameter) draws no curve
+            continue
         curves.append(alloc.loss if quantity == "loss" else alloc.n_params)
+    if len(curves) < 10:
+        return None
     q = (1 - boot.level) / 2
     lo, hi = np.quantile(np.array(curves), [q, 1 - q], axis=0)
     return lo, hi, boot.level

@@ -1,7 +1,8 @@
 """The report page: one self-contained HTML document (inline CSS, figures as base64 SVG data URIs, no scripts or
 external fonts) with a section per question a reader asks, each with a stable ``id``.
 
-Sections: summary, trust ("how far to trust this"), fit, allocation, forecast (``report.forecast``), figures, backtest, plan (when asked),
+Sections: summary, trust ("how far to trust this"), fit, allocation, forecast (``report.forecast``), abilities
+(``report.abilities``, with an eval history), figures, backtest, plan (when asked),
 testtime (when counts are given), runs, notes.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.laws.objective import LOSSES
+from scalinglab.report.abilities import abilities_html
 from scalinglab.report.forecast import forecast_html
 from scalinglab.report.html import CSS, esc, interval, key_values, ncell, nested, num, pct, table, tcell
 from scalinglab.report.plotting import data_uri
@@ -257,14 +259,15 @@ def _notes(data) -> str:
 def render_fragment(data) -> str:
     """The page's numbers without figures, as an HTML fragment (what a notebook shows for a ``ReportData``)."""
     return (f"<div class=\"scalinglab-report\"><style>{CSS}</style>"
-            + "".join([_summary(data), _trust(data), _fit(data), _allocation(data), forecast_html(data), _notes(data)])
+            + "".join([_summary(data), _trust(data), _fit(data), _allocation(data), forecast_html(data),
+                       abilities_html(data.abilities), _notes(data)])
             + "</div>")
 
 
 def render_html(data, figures: dict, *, json_name: str | None = None) -> str:
     """The whole page. ``figures``: name → (SVG text, caption), in display order."""
     body = "".join([_summary(data), _trust(data), _fit(data), _allocation(data), forecast_html(data),
-                    _figures(figures), _backtest(data),
+                    abilities_html(data.abilities), _figures(figures), _backtest(data),
                     _plans(data), _testtime(data), _runs(data), _notes(data)])
     foot = f"<p class=\"muted\">All numbers are also in <code>{esc(json_name)}</code>.</p>" if json_name else ""
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

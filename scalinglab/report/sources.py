@@ -8,7 +8,7 @@ when the user names them (``exclude``), or when they are among the ``drop_highes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,8 @@ class ReportInput:
     runs: Runs               # the runs that are fitted
     excluded: pd.DataFrame   # EXCLUDED_COLUMNS: runs left out (loss is NaN for runs that never finished)
     source: str
+    history: object = None   # a ladder's task evaluations (runs.history.EvalHistory), when it ran the task suite
+    task_info: dict = field(default_factory=dict)   # task → (chance, number of items) of that suite
 
     @property
     def n_total(self) -> int:
@@ -65,6 +67,17 @@ def diverged(runs: Runs) -> tuple[np.ndarray, list[str]]:
     return mask, reasons
 
 
+def ladder_history(path: Path):
+    """(EvalHistory or None, task → (chance, n_items)) of a ladder directory's task evaluations."""
+    from scalinglab.ladder import RunStore
+    from scalinglab.ladder.store import STORE_NAME
+
+    if not (Path(path) / STORE_NAME).is_file():
+        return None, {}
+    with RunStore(path, create=False) as store:
+        return store.to_history(), store.task_info()
+
+
 def _ladder(path: Path) -> tuple[Runs, pd.DataFrame]:
     from scalinglab.ladder import RunStore
     from scalinglab.ladder.store import STORE_NAME
@@ -99,12 +112,14 @@ def _from_directory(path: Path, curves) -> tuple[Runs, pd.DataFrame]:
 
 def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> ReportInput:
     """Runs to fit and runs excluded (with reasons) from a runs file, a folder with runs.csv, or a ladder dir."""
+    history, task_info = None, {}
     if isinstance(path, Runs):
         runs, excluded, source = path, pd.DataFrame(columns=EXCLUDED_COLUMNS), path.source
     else:
         p = Path(path)
         if p.is_dir():
             runs, excluded = _from_directory(p, curves)
+            history, task_info = ladder_history(p)
         else:
             runs, excluded = load_runs(p, curves=curves), pd.DataFrame(columns=EXCLUDED_COLUMNS)
         source = str(p)
@@ -132,4 +147,4 @@ def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> Repor
         runs = dropped
     parts = [p for p in parts if len(p)]
     excluded = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXCLUDED_COLUMNS)
-    return ReportInput(runs=runs, excluded=excluded, source=source)
+    return ReportInput(runs=runs, excluded=excluded, source=source, history=history, task_info=task_info)

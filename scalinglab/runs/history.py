@@ -270,8 +270,10 @@ def _long_rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.Da
 
 
 def _read_one(path: Path, patterns, used: set[int]) -> pd.DataFrame:
-    source = str(path)
-    df = read_table(path)
+    return _rows(read_table(path), str(path), patterns, used)
+
+
+def _rows(df: pd.DataFrame, source: str, patterns, used: set[int]) -> pd.DataFrame:
     if len(df) == 0:
         raise InputError("no rows (the history is empty)", source=source)
     is_long = _find(df, {"metric"}) is not None
@@ -316,6 +318,16 @@ def load_history(paths, *, params_file=None, n_params: float | None = None, patt
         if unused:
             where = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]}, …)"
             raise InputError(f"metric pattern '{unused[0]}' matches no metric in {where}")
+    return _combine(frames, tuple(map(str, files)), side, n_params)
+
+
+def history_from_long(df: pd.DataFrame, *, source: str = "table") -> EvalHistory:
+    """An eval history from a long table in memory (run_id, N, tokens, metric, value; generic metric names
+    ``<task>/task_loss``, ``<task>/accuracy``), validated as ``load_history`` validates a file."""
+    return _combine([_rows(df, source, GENERIC_PATTERNS, set())], (source,), {}, None)
+
+
+def _combine(frames, sources: tuple[str, ...], side: dict[str, float], n_params: float | None) -> EvalHistory:
     long = pd.concat(frames, ignore_index=True)
     long["n_params"] = _assign_n(long, side, n_params)
     # Several metrics mapped to one (task, kind) at one evaluation (a run at one token count, whether in one wide
@@ -327,7 +339,7 @@ def load_history(paths, *, params_file=None, n_params: float | None = None, patt
     agg["value"] = agg["wv"] / agg["weight"]
     frame = agg[["run_id", "n_params", "n_tokens", "task", "kind", "value", "source", "row"]]
     _check_runs(frame)
-    return EvalHistory(frame=frame.reset_index(drop=True), sources=tuple(map(str, files)))
+    return EvalHistory(frame=frame.reset_index(drop=True), sources=sources)
 
 
 def _assign_n(long: pd.DataFrame, side: dict[str, float], n_params: float | None) -> np.ndarray:

@@ -40,3 +40,23 @@ def judge(sigmoid, final_accuracy: np.ndarray, noise: float, smooth: int, loss_r
     if not converged:
         return Verdict(False, "the sigmoid fit did not converge")
     return Verdict(True, f"ladder spans the sigmoid's midpoint {sigmoid.midpoint:.3f} within [{lo:.3f}, {hi:.3f}]")
+
+
+def item_noise(chance: float, n_items: int) -> float:
+    """Standard deviation of the accuracy of a model at chance on ``n_items`` items (binomial sampling of the
+    items). Checkpoint-to-checkpoint noise understates it: successive checkpoints answer the same items, mostly alike."""
+    return float(np.sqrt(chance * (1 - chance) / n_items))
+
+
+def judge_items(verdict: Verdict, final_accuracy: np.ndarray, chance: float, n_items: int | None) -> Verdict:
+    """``verdict``, or a refusal when no run's final accuracy rises more than CHANCE_Z item-sampling standard
+    deviations above chance (a ladder evaluated on few items, e.g. 96, can sit a few points above chance by luck
+    of the items alone). Without ``n_items`` the verdict is returned as it is."""
+    if n_items is None or not verdict.predictable:
+        return verdict
+    best, sd = float(np.max(final_accuracy)), item_noise(chance, n_items)
+    if best - chance <= CHANCE_Z * sd:
+        return Verdict(False, f"ladder accuracies never rise clearly above chance: best run {best:.3f} vs chance "
+                              f"{chance:.3f} (±{sd:.3f} from the {n_items} items alone); the sigmoid is not "
+                              "constrained")
+    return verdict

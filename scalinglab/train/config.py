@@ -113,7 +113,9 @@ class DataConfig:
     ``corpus`` is ``"default"`` (the packaged natural-language corpus, see docs/DATA.md) or a path to a text
     file, a folder of text files, a JSONL or Parquet file (``text_field`` column), or a Hugging Face dataset
     saved with ``save_to_disk``. The last ``val_fraction`` of the (unshuffled) token stream is the fixed
-    held-out split; ``seed`` drives the order of training windows.
+    held-out split; ``seed`` drives the order of training windows. ``tasks``: build the task suite of
+    ``scalinglab.train.evals`` (default corpus only), hold its items out of the training stream and evaluate it at
+    every evaluation; with another corpus no tasks are evaluated (the trainer says so).
     """
 
     corpus: str = "default"
@@ -123,8 +125,11 @@ class DataConfig:
     text_field: str = "text"
     bpe_vocab_size: int = 4096
     max_bytes: int | None = None
+    tasks: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tasks, bool):
+            raise InputError(f"tasks must be true or false, got {self.tasks!r}")
         if not isinstance(self.corpus, (str, Path)) or not str(self.corpus):
             raise InputError(f"corpus must be 'default' or a path, got {self.corpus!r}")
         _set(self, "corpus", str(self.corpus))
@@ -144,8 +149,16 @@ class DataConfig:
         """Number of token ids this tokenizer produces; the model's vocab_size must be at least this."""
         return {"byte": 256, "gpt2": GPT2_VOCAB_SIZE, "bpe": self.bpe_vocab_size}[self.tokenizer]
 
+    @property
+    def holds_out_tasks(self) -> bool:
+        """Whether the task suite is built, held out of training and evaluated (the default corpus only)."""
+        return self.tasks and self.corpus == "default"
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not self.tasks:  # added later: left out when off, so earlier saved configs read as before
+            del out["tasks"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:

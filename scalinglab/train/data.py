@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.errors import InputError
-from scalinglab.train import default_corpus, sources, tokenization
+from scalinglab.train import default_corpus, evals, sources, tokenization
 from scalinglab.train.config import DataConfig
 
 CACHE_VERSION = 1
@@ -47,6 +47,8 @@ class TokenData:
     n_tokens_total: int
     n_bytes_total: int
     folder: Path
+    suite: tuple | None = None  # (TaskSuite, its token ids) when the config holds out the task suite
+
 
     def bytes_per_token(self) -> float:
         return self.n_bytes_total / max(self.n_tokens_total, 1)
@@ -66,13 +68,17 @@ def load_tokens(cfg: DataConfig) -> TokenData:
     token_bytes = np.load(folder / "token_bytes.npy")
     train, val = split(tokens, cfg.val_fraction)
     return TokenData(train=train, val=val, token_bytes=token_bytes, vocab_size=int(meta["vocab_size"]),
-                     n_tokens_total=int(meta["n_tokens"]), n_bytes_total=int(meta["n_bytes"]), folder=folder)
+                     n_tokens_total=int(meta["n_tokens"]), n_bytes_total=int(meta["n_bytes"]), folder=folder,
+                     suite=evals.load_suite(folder) if cfg.holds_out_tasks else None)
 
 
-def iter_corpus(cfg: DataConfig) -> Iterator[str]:
-    """The configured corpus as documents, cut at ``max_bytes`` of UTF-8 text when set."""
+def iter_corpus(cfg: DataConfig, held_out: frozenset[int] = frozenset()) -> Iterator[str]:
+    """The configured corpus as documents, without those at the indices ``held_out`` (the task suite's, see
+    ``evals.held_out_documents``), cut at ``max_bytes`` of UTF-8 text when set."""
     docs = default_corpus.iter_documents() if cfg.corpus == "default" else sources.iter_documents(
         cfg.corpus, cfg.text_field)
+    if held_out:
+        docs = (d for i, d in enumerate(docs) if i not in held_out)
     if cfg.max_bytes is None:
         yield from docs
         return
@@ -147,6 +153,8 @@ def _cache_key(cfg: DataConfig) -> str:
     parts = {"version": CACHE_VERSION, "source": source, "tokenizer": cfg.tokenizer, "max_bytes": cfg.max_bytes,
              "text_field": cfg.text_field if cfg.corpus != "default" else None,
              "bpe_vocab_size": cfg.bpe_vocab_size if cfg.tokenizer == "bpe" else None}
+    if cfg.holds_out_tasks:  # only then, so every earlier cache keeps its key
+        parts["tasks"] = [evals.SUITE_SEED, evals.SUITE_VERSION]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -171,12 +179,16 @@ def _build(cfg: DataConfig, folder: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        tokenizer = _make_tokenizer(cfg, iter_corpus(cfg))
+        suite, held = None, frozenset()
+        if cfg.holds_out_tasks:
+            suite = evals.build_suite()
+            held = frozenset(evals.held_out_documents(list(default_corpus.iter_documents()), suite))
+        tokenizer = _make_tokenizer(cfg, iter_corpus(cfg, held))
         n_bytes = 0
 
         def counted() -> Iterator[str]:
             nonlocal n_bytes
-            for doc in iter_corpus(cfg):
+            for doc in iter_corpus(cfg, held):
                 n_bytes += len(doc.encode("utf-8")) + len(tokenization.SEPARATOR)
                 yield doc
 
@@ -187,6 +199,8 @@ def _build(cfg: DataConfig, folder: Path) -> None:
         np.save(tmp / "token_bytes.npy", tokenizer.token_bytes())
         if isinstance(tokenizer, tokenization.BPETokenizer):
             tokenizer.save(tmp / "tokenizer.json")
+        if suite is not None:
+            evals.save_suite(suite, tmp, tokenizer)
         meta = {"version": CACHE_VERSION, "corpus": cfg.corpus, "tokenizer": cfg.tokenizer,
                 "vocab_size": tokenizer.vocab_size, "n_tokens": int(len(tokens)), "n_bytes": n_bytes,
                 "max_bytes": cfg.max_bytes, "bits_per_token_max": math.log2(tokenizer.vocab_size)}

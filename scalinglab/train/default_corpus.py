@@ -40,7 +40,7 @@ def source_files() -> list[Path]:
     files = [GCIDE, GCIDE.with_name("gcide.index")] if GCIDE.exists() else []
     files += sorted(WORDNET.glob("data.*")) if WORDNET.is_dir() else []
     if FORTUNES.is_dir():
-        files += sorted(p for p in FORTUNES.iterdir() if _is_fortune_file(p))
+        files += fortune_files()
     have = {GCIDE: "dict-gcide", WORDNET: "wordnet-base", FORTUNES: "fortunes"}
     missing = [pkg for path, pkg in have.items() if not path.exists()]
     if missing:
@@ -61,7 +61,7 @@ def iter_documents() -> Iterator[str]:
     yield from (doc for doc in gcide_entries(gzip.open(GCIDE).read(), index) if doc)
     for path in sorted(WORDNET.glob("data.*")):
         yield from wordnet_glosses(path.read_text(encoding="utf-8", errors="replace"))
-    for path in sorted(p for p in FORTUNES.iterdir() if _is_fortune_file(p)):
+    for path in fortune_files():
         yield from fortunes(path.read_text(encoding="utf-8", errors="replace"))
 
 
@@ -118,6 +118,11 @@ def fortunes(raw: str) -> Iterator[str]:
         chunk = chunk.strip("\n")
         if chunk.strip():
             yield chunk
+
+
+def fortune_files() -> list[Path]:
+    """The fortune files the corpus reads, in its order."""
+    return sorted(p for p in FORTUNES.iterdir() if _is_fortune_file(p))
 
 
 def _is_fortune_file(path: Path) -> bool:

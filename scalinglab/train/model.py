@@ -95,15 +95,19 @@ class GPT(nn.Module):
             scale = 1.0 / math.sqrt(2 * self.cfg.n_layer) if name.endswith("proj.weight") else 1.0
             nn.init.normal_(p, mean=0.0, std=std * scale)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits (B, T, V); with ``targets``, the mean cross-entropy in nats instead."""
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final layer-normed states (B, T, d_model) that the tied output layer turns into logits."""
         t = idx.shape[1]
         x = self.wte(idx)
         if self.wpe is not None:
             x = x + self.wpe.weight[:t]
         for block in self.blocks:
             x = block(x)
-        logits = F.linear(self.ln_f(x), self.wte.weight)  # tied output layer
+        return self.ln_f(x)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits (B, T, V); with ``targets``, the mean cross-entropy in nats instead."""
+        logits = F.linear(self.hidden(idx), self.wte.weight)  # tied output layer
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))

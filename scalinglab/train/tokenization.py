@@ -33,6 +33,9 @@ class ByteTokenizer:
             parts.append(np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
 
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
     def decode(self, ids: Iterable[int]) -> str:
         return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
 
@@ -57,6 +60,9 @@ class BPETokenizer:
                 group = []
         parts += [np.asarray(e.ids, dtype=dtype) for e in self._tok.encode_batch(group)] if group else []
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tok.encode(text).ids)
 
     def decode(self, ids: Iterable[int]) -> str:
         return self._tok.decode([int(i) for i in ids])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -30,6 +31,7 @@ from scalinglab.train import checkpoint as ckpt
 from scalinglab.train.accounting import count_params, flops_per_token
 from scalinglab.train.config import TrainConfig
 from scalinglab.train.data import TrainWindows, eval_windows, load_tokens
+from scalinglab.train.evals import NO_TASKS_NOTE, SuiteEvaluator
 from scalinglab.train.model import GPT
 from scalinglab.train.peak import device_peak_flops, measure_matmul_peak
 from scalinglab.train.schedule import RunPlan, plan_run
@@ -154,6 +156,11 @@ class _Run:
             raise InputError(f"tokenizer has {data.vocab_size} ids but model vocab_size is {cfg.model.vocab_size}")
         self.data, self.windows = data, TrainWindows(data.train, cfg.model.seq_len, cfg.data.seed)
         self.eval_batch = torch.from_numpy(eval_windows(data.val, cfg.model.seq_len, cfg.eval_tokens))
+        self.suite = None
+        if data.suite is not None:
+            self.suite = SuiteEvaluator(*data.suite, data.token_bytes, cfg.model.seq_len)
+        elif cfg.data.tasks:
+            print(NO_TASKS_NOTE.format(corpus=cfg.data.corpus), file=sys.stderr)
         torch.manual_seed(cfg.seed)
         self.model = GPT(cfg.model).to(self.device)
         self.opt = self._optimizer()
@@ -303,6 +310,8 @@ class _Run:
         record = {"step": state["step"], "n_tokens": n_tokens, "train_loss": train_loss, "val_loss": val_loss,
                   "val_bpb": val_bpb, "tokens_per_s": trained / max(state["train_time_s"], 1e-9),
                   "elapsed_s": elapsed_s}
+        if self.suite is not None:  # task → {"task_loss", "accuracy"} (scalinglab.train.evals)
+            record["tasks"] = self.suite.evaluate(model, self.device, self._autocast)
         state["curve"].append([n_tokens, val_loss])
         state["evals"].append(record)
         if self.on_eval is not None:
