@@ -203,7 +203,7 @@ def refit_resamples_stacked(bases: list[FitResult], counts: list[np.ndarray], ma
         theta0.append(np.tile(np.array([s.theta()[free] for s in starts]), (len(c), 1)))
         ks.append(len(starts))
     stacked = StackedObjective(parts)
-    with threadpool_limits(1):
+    with single_threaded():
         res = minimize_batched(stacked, stacked.stack(theta0), **({} if max_iter is None else {"max_iter": max_iter}))
     out = []
     for t, (obj, theta, k, c) in enumerate(zip(parts, stacked.unstack(res.theta), ks, counts)):
