@@ -154,3 +154,12 @@ def test_min_checkpoint_seconds_skips_periodic_checkpoints_but_not_the_stop_one(
     assert saves == [7] and stopped.step == 7  # steps 3 and 6 skipped: under an hour since the start
     resumed = train(cfg, tmp_path / "run")
     assert resumed.final_val_loss.hex() == reference.final_val_loss.hex()
+
+
+def test_training_leaves_denormals_alone_for_the_rest_of_the_process(corpus, tmp_path):
+    """The trainer flushes denormals for speed; before the fix the setting outlived train() and a later table with
+    C = 1e-320 in the same process (the demo fits in-process) compared as 0 and got the wrong message."""
+    import numpy as np
+
+    train(tiny_train_config(corpus), tmp_path / "run")
+    assert np.float64(1e-320) > 0 and float("1e-320") > 0

@@ -71,7 +71,8 @@ class Objective:
         if self.kind is None:
             raise ValueError(f"unknown loss '{kind}'")
         check_loss_options(self.delta, self.kappa)
-        self._loss2 = np.exp(2.0 * self.y)  # L², the scale of the raw-loss residual (mse)
+        with np.errstate(over="ignore"):  # a loss above 1e154 (only in made-up tables): its L² is inf
+            self._loss2 = np.exp(2.0 * self.y)  # L², the scale of the raw-loss residual (mse)
         n = self.y.shape[-1]
         self.weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
         self._unit_weights = weights is None  # then every multiplication by w is skipped

@@ -98,6 +98,9 @@ def _refuse_ragged(lines: list[str], p: Path) -> None:
                          "fields; save the table comma-separated as .csv or tab-separated as .tsv", source=str(p))
 
 
+MAX_LOSS = 1e30  # far above any per-token loss; beyond it L² and the fits' Hessians overflow
+
+
 def _numeric(df: pd.DataFrame, col: str, canon: str, rows: np.ndarray, source: str, *, positive: bool) -> np.ndarray:
     values = df[col].to_numpy()
     out = np.empty(len(values), dtype=float)
@@ -113,6 +116,9 @@ def _numeric(df: pd.DataFrame, col: str, canon: str, rows: np.ndarray, source: s
                              column=str(col))
         if positive and x <= 0:
             raise InputError(f"{canon} must be > 0, found {v!r}", source=source, row=int(rows[i]), column=str(col))
+        if canon == "loss" and x > MAX_LOSS:
+            raise InputError(f"loss must be at most {MAX_LOSS:g} (nats or bits per token; a perplexity? give its log), "
+                             f"found {v!r}", source=source, row=int(rows[i]), column=str(col))
         out[i] = x
     return out
 

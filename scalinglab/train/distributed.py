@@ -135,6 +135,7 @@ def train_distributed(cfg: TrainConfig, run_dir: Path | str, *, on_eval: Callabl
         dist.barrier()
         return result
     finally:
+        torch.set_flush_denormal(False)  # process-wide: off again for the caller (numpy would read 1e-320 as 0)
         dist.destroy_process_group()
 
 

@@ -94,6 +94,8 @@ def train(cfg: TrainConfig, run_dir: Path | str, *, on_eval: Callable[[dict], No
             return _Run(cfg, run_dir, on_eval, stopper, min_checkpoint_seconds).run()
     finally:
         torch.set_num_threads(previous_threads)
+        # Flushing denormals is process-wide (it also makes numpy treat 1e-320 as 0): off again for the caller
+        torch.set_flush_denormal(False)
 
 
 def _keep_freed_memory() -> None:
