@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -40,6 +41,19 @@ numbers = st.one_of(
     st.floats(min_value=1e-3, max_value=1e13).map(lambda x: f"{x:.6g}"),
     st.integers(min_value=-10**20, max_value=10**20).map(str),
 )
+
+
+def mostly(lo: float, hi: float, log: bool = True):
+    """An option value: in [lo, hi] (log-uniform when ``log``) six times in seven, an extreme one otherwise — so
+    most calls get past validation into the numerics, and each extreme still meets every option."""
+    if log:
+        good = st.floats(min_value=math.log10(lo), max_value=math.log10(hi)).map(lambda e: f"{10 ** e:.6g}")
+    else:
+        good = st.floats(min_value=lo, max_value=hi).map(lambda x: f"{x:.6g}")
+    return st.integers(0, 6).flatmap(lambda k: numbers if k == 0 else good)
+
+
+LEVELS = mostly(0.5, 0.99, log=False)
 counts_text = st.one_of(st.sampled_from(["0", "1", "2", "3", "-1", "1e3", "nan", "", "x"]),
                         st.integers(min_value=-5, max_value=10**12).map(str))
 
@@ -102,7 +116,52 @@ def _count_cell(draw, col, i, row):
     return str(draw(st.integers(min_value=1, max_value=200)) if col == "n" else draw(st.floats(1e6, 1e12)))
 
 
-runs_tables = st.one_of(table_text(), plausible_text(["N", "D", "loss"], ["C", "unique_tokens", "seed"], _run_cell))
+def _law_loss(N: float, D: float, noise: float) -> float:
+    """Chinchilla's published law (Hoffmann et al. 2022) times log-normal noise: tables whose fits converge."""
+    return (1.69 + 406.4 / N ** 0.34 + 410.7 / D ** 0.28) * math.exp(noise)
+
+
+@st.composite
+def law_runs_text(draw, min_rows=6) -> bytes:
+    """N × D runs whose losses follow a law with 1 % noise (one cell in 40 extreme), any delimiter/BOM/CRLF."""
+    n = draw(st.integers(min_value=min_rows, max_value=14))
+    sizes = draw(st.lists(st.floats(min_value=6.0, max_value=10.0), min_size=n, max_size=n))
+    tpp = draw(st.lists(st.floats(min_value=0.5, max_value=2.7), min_size=n, max_size=n))
+    extra = draw(st.lists(st.sampled_from(["C", "seed", "config"]), max_size=2, unique=True))
+    cols = ["N", "D", "loss", *extra]
+    rows = []
+    for i, (ln, lt) in enumerate(zip(sizes, tpp)):
+        N, D = 10 ** ln, 10 ** (ln + lt)
+        cells = {"N": f"{N:.6g}", "D": f"{D:.6g}",
+                 "loss": f"{_law_loss(N, D, draw(st.floats(min_value=-0.02, max_value=0.02))):.6g}",
+                 "C": f"{6 * N * D:.6g}", "seed": str(i % 3), "config": draw(st.sampled_from(["a", "b"]))}
+        rows.append([draw(numbers) if draw(st.integers(0, 39)) == 17 else cells[c] for c in cols])
+    sep, eol = draw(st.sampled_from([",", ",", ",", "\t", ";"])), draw(st.sampled_from(["\n", "\r\n"]))
+    text = eol.join([sep.join(cols)] + [sep.join(r) for r in rows]) + eol
+    return ("\ufeff" if draw(st.booleans()) else "").encode() + text.encode("utf-8")
+
+
+@st.composite
+def isoflop_text(draw) -> bytes:
+    """An isoFLOP design: 2–5 budgets × 3–7 sizes around each budget's optimum, losses from a law with noise."""
+    lc = draw(st.floats(min_value=15.0, max_value=20.0))
+    n_budgets, n_sizes = draw(st.integers(2, 5)), draw(st.integers(3, 7))
+    span = draw(st.floats(min_value=0.3, max_value=2.5))
+    rows = []
+    for k in range(n_budgets):
+        C = 10 ** (lc + 0.5 * k)
+        centre = 0.5 * math.log10(C / 6 / 20)  # about 20 tokens per parameter
+        for ln in np.linspace(centre - span / 2, centre + span / 2, n_sizes):
+            N = 10 ** ln
+            D = C / (6 * N)
+            loss = _law_loss(N, D, draw(st.floats(min_value=-0.01, max_value=0.01)))
+            rows.append([draw(numbers) if draw(st.integers(0, 59)) == 17 else f"{v:.6g}" for v in (N, D, loss)])
+    sep = draw(st.sampled_from([",", "\t"]))
+    return "\n".join([sep.join(["N", "D", "loss"])] + [sep.join(r) for r in rows]).encode() + b"\n"
+
+
+runs_tables = st.one_of(table_text(), plausible_text(["N", "D", "loss"], ["C", "unique_tokens", "seed"], _run_cell),
+                        law_runs_text(), law_runs_text())
 counts_tables = st.one_of(table_text(headers=["model", "problem", "n", "correct", "n_params", "x"]),
                           plausible_text(["model", "problem", "n", "correct"], ["n_params"], _count_cell, 2))
 LAWS = ["chinchilla", "kaplan", "kaplan_n", "kaplan_d", "kaplan_c", "saturating", "data_constrained", "nope"]
@@ -136,11 +195,12 @@ def runs_table_argv(draw, folder: Path):
     path = _write(folder, draw(st.sampled_from(["runs.csv", "runs.tsv", "runs.txt"])), draw(runs_tables))
     if command == "fit":
         opts = {"--law": st.sampled_from(LAWS), "--loss": st.sampled_from(["huber", "ls", "l1"]),
-                "--delta": numbers, "--asymmetry": numbers, "--bootstrap": SMALL_BOOTSTRAP, "--level": numbers,
-                "--flops": numbers, "--drop-highest": counts_text, "--json": None}
+                "--delta": mostly(1e-4, 1.0), "--asymmetry": mostly(0.5, 10.0), "--bootstrap": SMALL_BOOTSTRAP,
+                "--level": LEVELS, "--flops": mostly(1e18, 1e25), "--drop-highest": counts_text, "--json": None}
     else:
-        opts = {"--law": st.sampled_from(LAWS), "--cutoff-flops": numbers, "--holdout-fraction": numbers,
-                "--loss": st.sampled_from(["huber", "ls"]), "--delta": numbers, "--drop-highest": counts_text,
+        opts = {"--law": st.sampled_from(LAWS), "--cutoff-flops": mostly(1e15, 1e23),
+                "--holdout-fraction": mostly(0.1, 0.5, log=False), "--loss": st.sampled_from(["huber", "ls"]),
+                "--delta": mostly(1e-4, 1.0), "--drop-highest": counts_text,
                 "--json": None}
     return [command, path, *_options(opts, draw)]
 
@@ -148,7 +208,7 @@ def runs_table_argv(draw, folder: Path):
 @st.composite
 def report_argv(draw, folder: Path):
     path = _write(folder, "runs.csv", draw(runs_tables))
-    opts = {"--law": st.sampled_from(LAWS), "--level": numbers, "--flops": numbers,
+    opts = {"--law": st.sampled_from(LAWS), "--level": LEVELS, "--flops": mostly(1e18, 1e25),
             "--drop-highest": counts_text, "--exclude": st.sampled_from(["row 1", "row 0", "row 99", "r1", ""]),
             "--plan": st.sampled_from(["flops=1e24", "accelerator=h100,count=8,days=1", "flops=nan", "x=1", ""])}
     # The report always fits without approaches/backtest and with at most 3 resamples (2 in its forecast): the edges
@@ -224,12 +284,23 @@ def ladder_plan_argv(draw, folder: Path):
 def forecast_argv(draw, folder: Path):
     """forecast and isoflop: the commands that forecast from, or analyse, a Runs table (few resamples: the edges are
     in the data and the targets)."""
-    path = _write(folder, draw(st.sampled_from(["runs.csv", "runs.tsv"])), draw(runs_tables))
     if draw(st.booleans()):
-        opts = {"--N": numbers, "--D": numbers, "--flops": numbers, "--level": numbers, "--json": None,
+        path = _write(folder, draw(st.sampled_from(["runs.csv", "runs.tsv"])), draw(runs_tables))
+        n, d, c = mostly(1e8, 1e12), mostly(1e9, 1e13), mostly(1e18, 1e25)
+        targets = draw(st.sampled_from(["nd", "nd", "flops", "flops", "any"]))
+        if targets == "nd":
+            pairs = draw(st.lists(st.tuples(n, d), min_size=1, max_size=3))
+            argv = [x for a, b in pairs for x in ("--N", a, "--D", b)]
+        elif targets == "flops":
+            argv = [x for a in draw(st.lists(c, min_size=1, max_size=3)) for x in ("--flops", a)]
+        else:
+            argv = _options({"--N": n, "--D": d, "--flops": c}, draw)
+        opts = {"--level": LEVELS, "--json": None,
                 "--law": st.sampled_from(["auto", "chinchilla", "kaplan", "interaction", "kaplan_c", "nope"])}
-        return ["forecast", path, "--resamples", draw(st.sampled_from(["2", "3", "0", "-1", "100000000"])), *_options(opts, draw)]
-    opts = {"--flops": numbers, "--level": numbers, "--window": numbers, "--json": None}
+        return ["forecast", path, "--resamples", draw(st.sampled_from(["2", "3", "0", "-1", "100000000"])), *argv,
+                *_options(opts, draw)]
+    path = _write(folder, "runs.csv", draw(st.one_of(isoflop_text(), isoflop_text(), runs_tables)))
+    opts = {"--flops": mostly(1e18, 1e25), "--level": LEVELS, "--window": mostly(0.2, 3.0), "--json": None}
     return ["isoflop", path, "--resamples", draw(st.sampled_from(["2", "3", "0", "100000000"])), *_options(opts, draw)]
 
 

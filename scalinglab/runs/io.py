@@ -31,7 +31,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = p.suffix.lower()
     try:
         if suffix in (".csv", ".tsv", ".txt"):
-            sep = "\t" if suffix == ".tsv" else _delimiter(p)
+            # a .tsv whose header holds no tab (saved comma- or semicolon-separated) is sniffed like a .csv
+            tab = suffix == ".tsv" and "\t" in (_head(p).splitlines() or [""])[0]
+            sep = "\t" if tab else _delimiter(p)
             header = next(csv.reader(io.StringIO(_head(p)), delimiter=sep), [])
             dup = sorted({h for h in header if header.count(h) > 1})
             if dup:  # pandas would rename the second one 'N.1' and the message would blame a missing column
