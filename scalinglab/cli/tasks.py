@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from scalinglab.cli.common import parse_chance
+
 tasks_app = typer.Typer(
     name="tasks",
     help="Task scaling laws: (N, D) → task loss → accuracy, with intervals and a predictability verdict.\n\n"
@@ -32,27 +34,12 @@ FEATURE = typer.Option(None, "--via-lm-loss", help="Chain through this LM-loss s
 WORKERS = typer.Option(1, "--workers", help="Fit tasks in this many processes (same results, to rounding).")
 
 
-def _chance(items: Optional[List[str]]) -> dict[str, float]:
-    from scalinglab.errors import InputError
-
-    out = {}
-    for item in items or []:
-        task, sep, value = item.partition("=")
-        try:
-            out[task.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not task.strip():
-            raise InputError(f"--chance must read TASK=LEVEL (e.g. hellaswag=0.25), got {item!r}")
-    return out
-
-
 def _fit(histories, params_file, n_params, metric, task, chance, law, smooth, n_boot, seed, workers, feature):
     from scalinglab.runs.history import load_history
     from scalinglab.tasks import fit_task_laws
 
     history = load_history(histories, params_file=params_file, n_params=n_params, patterns=metric or None)
-    return fit_task_laws(history, task or None, chance=_chance(chance), law=law, smooth=smooth,
+    return fit_task_laws(history, task or None, chance=parse_chance(chance), law=law, smooth=smooth,
                          n_resamples=n_boot, seed=seed, workers=workers, feature=feature)
 
 
