@@ -318,19 +318,44 @@ def _history_cell(draw, col, i, row):
 
 
 @st.composite
+def law_history_text(draw) -> bytes:
+    """A long eval history that a task law can fit: 6–8 runs × 3–5 checkpoints of PIQA's bits per byte (a law of
+    N and D with noise) and its accuracy (a sigmoid of it), one extreme cell in a third of them; N from a column or
+    not."""
+    with_n = draw(st.booleans())
+    cols = ["run_id", "tokens", "metric", "value"] + (["N"] if with_n else [])
+    rows = []
+    for r in range(draw(st.integers(6, 8))):
+        N = 10 ** draw(st.floats(min_value=7.0, max_value=10.0))
+        for k in range(draw(st.integers(3, 5))):
+            D = N * 20 * 2.0 ** (k - 2)
+            bpb = _law_loss(N, D, draw(st.floats(min_value=-0.02, max_value=0.02))) / 2.5
+            acc = 0.5 + 0.45 / (1 + math.exp(8 * (bpb - 1.0)))
+            for metric, value in ((TASK_METRICS[0], bpb), (TASK_METRICS[1], acc)):
+                cells = [f"r{r}", f"{D:.6g}", metric, f"{value:.6g}"] + ([f"{N:.6g}"] if with_n else [])
+                rows.append(cells)
+    if draw(st.integers(0, 2)) == 0:  # one table in three has one extreme cell somewhere
+        i, j = draw(st.integers(0, len(rows) - 1)), draw(st.integers(1, len(cols) - 1))
+        rows[i][j] = draw(numbers)
+    text = "\n".join([",".join(cols)] + [",".join(r) for r in rows]) + "\n"
+    return text.encode("utf-8")
+
+
+@st.composite
 def tasks_argv(draw, folder: Path):
     """tasks fit and tasks forecast on a long eval history (run_id, tokens, metric, value; N from a column or
     --n-params), with few resamples."""
     history = st.one_of(table_text(headers=["run_id", "tokens", "metric", "value", "N", "_step", "x"]),
-                        plausible_text(["run_id", "tokens", "metric", "value"], ["N"], _history_cell, 8))
+                        plausible_text(["run_id", "tokens", "metric", "value"], ["N"], _history_cell, 8),
+                        law_history_text(), law_history_text())
     path = _write(folder, "history.csv", draw(history))
-    opts = {"--n-params": numbers, "--smooth": counts_text, "--json": None,
+    opts = {"--n-params": mostly(1e7, 1e10), "--smooth": counts_text, "--json": None,
             "--law": st.sampled_from(["chinchilla", "kaplan", "nope"]),
             "--metric": st.sampled_from(["accuracy=nope", "task_loss:piqa=.*_bpb", "x"])}
     argv = ["tasks", draw(st.sampled_from(["fit", "forecast"])), path, "--bootstrap",
             draw(st.sampled_from(["0", "2", "3", "-1"])), *_options(opts, draw)]
     if argv[1] == "forecast":
-        argv += ["--N", draw(numbers), "--D", draw(numbers), "--level", draw(numbers)]
+        argv += ["--N", draw(mostly(1e9, 1e11)), "--D", draw(mostly(1e10, 1e13)), "--level", draw(LEVELS)]
     return argv
 
 

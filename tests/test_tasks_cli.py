@@ -73,3 +73,24 @@ def test_bad_input_is_one_line_and_exit_2(ladder, tmp_path, capsys, case, needle
     if case not in ("chance", "targets"):   # data errors name the file
         assert path.name in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_runs_with_fewer_evaluations_than_the_smoothing_window_are_averaged_over_what_they_have(tmp_path, capsys):
+    """Found by the CLI fuzz test: with every run evaluated fewer times than --smooth (default 5), the rolling
+    window left no checkpoint at all and the sigmoid's start grid crashed on an empty array (ValueError)."""
+    import math
+
+    metrics = ["eval/downstream_bpb/piqa_val_rc_5shot_bpb", "eval/downstream/piqa_val_rc_5shot_len_norm"]
+    rows = ["run_id,tokens,metric,value,N"]
+    for r, e in enumerate([7, 7.5, 8, 8.5, 9, 9.5, 10]):
+        N = 10 ** e
+        for k in range(3):
+            D = N * 20 * 2.0 ** (k - 1)
+            bpb = (1.69 + 406.4 / N ** 0.34 + 410.7 / D ** 0.28) / 2.5
+            acc = 0.5 + 0.45 / (1 + math.exp(8 * (bpb - 1.0)))
+            rows += [f"r{r},{D:.6g},{metrics[0]},{bpb:.6g},{N:.6g}", f"r{r},{D:.6g},{metrics[1]},{acc:.6g},{N:.6g}"]
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["tasks", "fit", str(path), "--bootstrap", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [t["task"] for t in out] == ["piqa"] and math.isfinite(out[0]["midpoint"]) and out[0]["converged"]

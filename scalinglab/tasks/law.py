@@ -196,12 +196,13 @@ def _step_points(both: pd.DataFrame, smooth: int, checkpoints: str, skip_fractio
     finals, points = [], []
     for run_id, g in both.groupby("run_id", sort=False):
         g = g.sort_values("n_tokens", kind="stable")
-        tail = g.iloc[-smooth:]
+        k = min(smooth, len(g))  # a run with fewer evaluations than ``smooth``: the mean of all it has
+        tail = g.iloc[-k:]
         finals.append({"run_id": run_id, "n_params": g["n_params"].iloc[0], "n_tokens": g["n_tokens"].iloc[-1],
                        "loss": tail["task_loss"].mean(), "accuracy": tail["accuracy"].mean()})
-        rolled = g[["task_loss", "accuracy"]].rolling(smooth).mean().assign(run_id=run_id,
-                                                                              n_tokens=g["n_tokens"].to_numpy())
-        rolled = rolled.iloc[smooth - 1:]
+        rolled = g[["task_loss", "accuracy"]].rolling(k).mean().assign(run_id=run_id,
+                                                                         n_tokens=g["n_tokens"].to_numpy())
+        rolled = rolled.iloc[k - 1:]
         if checkpoints == "final":
             rolled = rolled.iloc[-1:]
         else:
