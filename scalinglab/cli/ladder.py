@@ -70,7 +70,7 @@ def _design(design, preset, sizes, tpp, budgets, points, span, multiples, corpus
         from scalinglab.demo.presets import get_preset
 
         p = get_preset(preset)
-        given = [flag for flag, v in (("--sizes", sizes), ("--budgets", budgets), ("--multiples", multiples != "0.5,1,2" and multiples)) if v]
+        given = [flag for flag, v in (("--sizes", sizes), ("--budgets", budgets), ("--multiples", multiples != _MULTIPLES.default and multiples)) if v]
         if given:
             raise InputError(f"--preset {preset} fixes the design; drop {', '.join(given)} or the preset")
         if corpus != "default":  # the preset's design on the user's corpus

@@ -106,14 +106,18 @@ def bootstrap_memory_bytes(n_resamples: int, n_runs: int, n_starts: int, n_param
     return float(n_resamples) * (n_starts * per_row + per_resample)
 
 
-def check_bootstrap_memory(n_resamples, n_runs, n_starts, n_params, n_quantities) -> None:
-    """Refuse, with the estimate and the most resamples that fit, a bootstrap larger than the memory available."""
-    need = bootstrap_memory_bytes(n_resamples, n_runs, n_starts, n_params, n_quantities)
-    have = available_memory_bytes()
+def refuse_over_memory(n_resamples: int, bytes_per_resample: float, what: str = "a bootstrap") -> None:
+    """Refuse, with the estimate and the most resamples that fit, ``what`` of ``n_resamples`` resamples whose
+    estimated peak memory is more than the memory available now (one-line ``InputError``)."""
+    need, have = n_resamples * bytes_per_resample, available_memory_bytes()
     if need > have:
-        most = int(have / bootstrap_memory_bytes(1, n_runs, n_starts, n_params, n_quantities))
-        raise InputError(f"a bootstrap of {n_resamples:,} resamples needs about {need / 1e9:,.1f} GB of memory, "
-                         f"more than the {have / 1e9:,.1f} GB available; use at most {most:,} resamples")
+        raise InputError(f"{what} of {n_resamples:,} resamples needs about {need / 1e9:,.1f} GB of memory, more than "
+                         f"the {have / 1e9:,.1f} GB available; use at most {int(have / bytes_per_resample):,} resamples")
+
+
+def check_bootstrap_memory(n_resamples, n_runs, n_starts, n_params, n_quantities) -> None:
+    """Refuse a bootstrap of a fit larger than the memory available (``bootstrap_memory_bytes``)."""
+    refuse_over_memory(n_resamples, bootstrap_memory_bytes(1, n_runs, n_starts, n_params, n_quantities))
 
 
 def derived_quantities(law: Law, flops=(), points=()) -> dict[str, float]:

@@ -269,14 +269,10 @@ def _interval(est: float, samples: np.ndarray, level: float, birge: float) -> tu
 def _check_memory(kept: list[_Budget], n_resamples: int) -> None:
     """Refuse a noise bootstrap larger than the memory available, with the number (before any resample is drawn):
     per resample, a budget's window (noise, lstsq copies) and the replicate lines hold a few doubles per point."""
-    from scalinglab.laws.bootstrap import available_memory_bytes
+    from scalinglab.laws.bootstrap import refuse_over_memory
 
     per_resample = 8.0 * (8 * max((b.x.size for b in kept), default=0) + 8 * len(kept) + 8)
-    need, have = n_resamples * per_resample, available_memory_bytes()
-    if need > have:
-        raise InputError(f"an isoFLOP bootstrap of {n_resamples:,} resamples needs about {need / 1e9:,.1f} GB of "
-                         f"memory, more than the {have / 1e9:,.1f} GB available; use at most "
-                         f"{int(have / per_resample):,} resamples")
+    refuse_over_memory(n_resamples, per_resample, "an isoFLOP bootstrap")
 
 
 def isoflop_analysis(runs, *, window_decades: float = DEFAULT_WINDOW_DECADES, n_resamples: int = 1000,
