@@ -3,6 +3,7 @@
 import math
 import operator
 
+import numpy as np
 import pytest
 
 from scalinglab.errors import InputError
@@ -145,6 +146,35 @@ def test_wsd_refuses_cooldowns_beyond_the_corpus_or_the_window():
         wsd(CTX, sizes=[2e4], tokens_per_param=[20, 100], max_tokens=1e6)
     with pytest.raises(InputError, match="outside the window"):
         wsd(CTX, sizes=[2e4], tokens_per_param=[20, 500], max_tokens_per_param=400)
+
+
+def test_wsd_grid_puts_each_size_on_every_budget_inside_the_window():
+    """Budgets × sizes: each size's points are D = C/(6N) for the budgets inside [min, max] tokens per parameter,
+    all branches of its one stable run, so budgets hold several sizes (isoFLOP profiles) and sizes many budgets."""
+    from scalinglab.ladder.wsd import wsd
+
+    ctx = WSD_SETTINGS.shape_context()
+    budgets = list(np.geomspace(2e10, 1.6e12, 7))
+    specs = wsd(ctx, budgets=budgets, sizes=[1e4, 2e4, 3.3e4, 5.8e4], min_tokens_per_param=15,
+                max_tokens_per_param=320)
+    stables = [s for s in specs if s.role == "stable"]
+    branches = [s for s in specs if s.role == "branch"]
+    assert len(stables) == 4 and {b.parent for b in branches} == {s.run_id for s in stables}
+    expected = 0
+    for s in stables:
+        own = [b for b in branches if b.parent == s.run_id]
+        inside = [c for c in budgets if 15 <= c / (6 * s.n_params) / s.n_params <= 320]
+        expected += len(inside)
+        want = sorted(c / (6 * s.n_params) for c in inside)  # to a whole step of the size's shared batch
+        assert [abs(b.n_tokens - d) <= b.batch_size * 128 for b, d in zip(sorted(own, key=lambda b: b.n_tokens),
+                                                                         want)] == [True] * len(want)
+    assert len(branches) == expected
+    per_budget = {}
+    for b in branches:
+        per_budget.setdefault(b.group, set()).add(b.n_params)
+    assert max(len(v) for v in per_budget.values()) >= 3  # several sizes share a budget
+    with pytest.raises(InputError, match="no \\(size, budget\\) pair"):
+        wsd(ctx, budgets=[1e10], sizes=[1e5], min_tokens_per_param=20, max_tokens_per_param=200)
 
 
 def test_a_cosine_run_keeps_a_warm_up_and_batch_fixed_by_its_design():

@@ -9,10 +9,16 @@ from the checkpoint at ``D·(1 − decay_fraction)`` and trains only its cooldow
 batch (the ladder's rule for the shortest point, so that point still gets ``MIN_STEPS`` steps) and a fixed warm-up
 (``WSD_WARMUP_FRACTION`` of the shortest point's steps), which makes the stable phase independent of the length.
 
-Points come from an isoFLOP grid (``budgets``: the ``isoflop`` design's sizes and D = C/(6N), kept inside the
-tokens-per-parameter window) or from sizes × tokens-per-parameter ratios (``sizes``); either is refused, with a
-one-line ``InputError``, when a point would need more tokens than the corpus holds (``max_tokens``) or, for the
-explicit ratios, lies outside the window.
+Points come from an isoFLOP grid or from sizes × tokens-per-parameter ratios:
+- ``budgets`` and ``sizes``: every size gets a cooldown at D = C/(6N) for each budget C whose ratio D/N lies inside
+  the tokens-per-parameter window. Sizes and budgets log-spaced (size step √k for a budget step k) put points of
+  several sizes on each budget, so every budget is an isoFLOP profile, while each size trains its stable phase once
+  for all its budgets — the design that gives the most (N, D) points per FLOP.
+- ``budgets`` alone: the ``isoflop`` design's own sizes per budget (few budgets share a size, so few points share a
+  stable phase).
+- ``sizes`` and ``tokens_per_param``: the same ratios for every size.
+Either is refused, with a one-line ``InputError``, when a point would need more tokens than the corpus holds
+(``max_tokens``), when an explicit ratio lies outside the window, or when the grid leaves no point inside it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ def wsd(ctx: ShapeContext = ShapeContext(), *, budgets=None, sizes=None, tokens_
     """Stable runs and their cooldown branches covering ``budgets`` (isoFLOP) or ``sizes`` × ``tokens_per_param``."""
     if not 0.0 < decay_fraction < 1.0:
         raise InputError(f"decay fraction must be in (0, 1), got {decay_fraction!r}")
-    if budgets is not None:
+    if budgets is not None and sizes is not None:
+        targets = _budget_points(sizes, budgets, ctx, seed, min_tokens_per_param, max_tokens_per_param)
+    elif budgets is not None:
         targets = isoflop(budgets, points=points, span=span, ctx=ctx, seed=seed,
                           center_tokens_per_param=center_tokens_per_param,
                           min_tokens_per_param=min_tokens_per_param, max_tokens_per_param=max_tokens_per_param)
@@ -51,6 +59,23 @@ def wsd(ctx: ShapeContext = ShapeContext(), *, budgets=None, sizes=None, tokens_
     out = []
     for (n_layer, d_model), family in families.items():
         out.extend(_family(n_layer, d_model, family, ctx, seed, decay_fraction))
+    return out
+
+
+def _budget_points(sizes, budgets, ctx, seed, lo, hi) -> list[RunSpec]:
+    budgets = _positive_list("FLOP budgets", budgets)
+    out = []
+    for n in _positive_list("sizes", sizes):
+        n_layer, d_model = shape_for(n, ctx)
+        total = _counts(ctx, n_layer, d_model)[0]
+        for c in budgets:
+            tokens = c / (6.0 * total)
+            if lo * total <= tokens <= hi * total:
+                out.append(make_spec(_group_name("C", c), n_layer, d_model, tokens, ctx, seed))
+    out = list({s.run_id: s for s in out}.values())
+    if not out:
+        raise InputError(f"no (size, budget) pair of the wsd grid lies inside the tokens-per-parameter window "
+                         f"[{lo:g}, {hi:g}]; widen the window or move the budgets towards 6·N²·(tokens per parameter)")
     return out
 
 
@@ -106,13 +131,18 @@ def corpus_train_tokens(settings) -> int:
 
 def design_from_options(settings, sizes, tpp, budgets, points, span, *, decay_fraction=WSD_DECAY_FRACTION,
                         min_tpp=0.0, max_tpp=math.inf) -> list[RunSpec]:
-    """The CLI's ``--design wsd``: budgets (isoFLOP, centred on ``--tokens-per-param``, default 20) or sizes ×
-    ratios, checked against the corpus."""
+    """The CLI's ``--design wsd``: budgets × sizes inside the window, budgets alone (isoFLOP, centred on
+    ``--tokens-per-param``, default 20) or sizes × ratios, checked against the corpus."""
     from scalinglab.ladder.design import parse_numbers
 
     common = dict(ctx=settings.shape_context(), seed=settings.seed, points=points, span=span,
                   min_tokens_per_param=min_tpp, max_tokens_per_param=max_tpp, decay_fraction=decay_fraction,
                   max_tokens=corpus_train_tokens(settings))
+    if budgets and sizes:
+        if tpp:
+            raise InputError("the wsd design with --budgets and --sizes takes no --tokens-per-param (the window "
+                             "--min-tpp/--max-tpp chooses each size's budgets)")
+        return wsd(budgets=parse_numbers(budgets, "--budgets"), sizes=parse_numbers(sizes, "--sizes"), **common)
     if budgets:
         center = parse_numbers(tpp or "20", "--tokens-per-param")
         if len(center) != 1:
