@@ -209,3 +209,27 @@ def test_loss_vs_compute_draws_the_runs_when_the_fit_has_no_optimum(report):
     degenerate = dataclasses.replace(data.fit.law, alpha=-29.8, A=1e-136)
     fig = F.loss_vs_compute(data.runs, degenerate, budgets=data.budgets)
     assert len(fig.axes[0].collections[0].get_offsets()) == len(data.runs)
+
+
+def test_wsd_branches_draw_each_stable_phase_once_and_each_cooldown_from_its_branch_point():
+    import pandas as pd
+
+    from scalinglab.report.figures import cooldown_branches, loss_curves
+    from scalinglab.runs.io import runs_from_frame
+
+    # two branches of one stable phase: curves share the prefix up to each branch point, then cool down
+    frame = pd.DataFrame({"run_id": ["b1", "b2", "plain"], "n_params": [1e4, 1e4, 2e4], "n_tokens": [4e5, 8e5, 4e5],
+                          "loss": [2.2, 2.0, 2.1], "parent": ["s", "s", ""], "branch_tokens": [3.2e5, 6.4e5, 0]})
+    steps = [1e5, 2e5, 3.2e5, 4e5, 6.4e5, 8e5]
+    stable = [3.0, 2.7, 2.5, 2.45, 2.35, 2.3]
+    curves = pd.DataFrame(
+        [("b1", t, y) for t, y in zip(steps[:3], stable[:3])] + [("b1", 4e5, 2.2)]
+        + [("b2", t, y) for t, y in zip(steps[:5], stable[:5])] + [("b2", 8e5, 2.0)]
+        + [("plain", 1e5, 3.0), ("plain", 4e5, 2.1)], columns=["run_id", "n_tokens", "loss"])
+    runs = runs_from_frame(frame, curves=curves)
+    parts = cooldown_branches(runs)
+    assert len(parts["stable"]) == 1 and parts["stable"][0][1][:, 0].tolist() == steps[:5]  # the longest prefix
+    assert [xy[:, 0].tolist() for _, xy in parts["cooldown"]] == [[3.2e5, 4e5], [6.4e5, 8e5]]
+    assert parts["ends"][1].tolist() == [4e5, 8e5]
+    assert "1 stable phases (dotted), 2 cooldown branches" in loss_curves(runs).axes[0].get_title()
+    assert cooldown_branches(runs_from_frame(frame.drop(columns=["parent", "branch_tokens"]), curves=curves)) is None

@@ -65,7 +65,11 @@ def report_figures(data: ReportData) -> dict:
             "the fitted law along each budget, stars mark its optimum, circles the parabola minima of approach 2.")
     curves = F.loss_curves(runs, colors=colors)
     if curves is not None:
-        out["loss_curves"] = (curves, "Evaluation loss during training for every fitted run, coloured by size.")
+        caption = "Evaluation loss during training for every fitted run, coloured by size."
+        if F.cooldown_branches(runs) is not None:
+            caption = ("WSD ladder: each size's stable phase at constant learning rate, trained once (dotted), and the "
+                       "cooldown branches forked from its checkpoints, each ending at one (N, D) point of the fit.")
+        out["loss_curves"] = (curves, caption)
     out["residuals"] = (F.residuals(fit, colors=colors),
                         "Relative error of the fit at each fitted run; structure here means the law's form misses "
                         "something the runs show.")

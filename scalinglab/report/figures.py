@@ -178,26 +178,70 @@ def isoflop_profiles(runs, law, *, minima=None):
     return fig
 
 
+def cooldown_branches(runs) -> dict | None:
+    """A WSD ladder's curves split into each stable phase (once per parent) and each cooldown branch:
+    ``{"stable": [(n_params, xy)], "cooldown": [(n_params, xy)], "ends": (n_params, tokens, loss)}``; None when the
+    table holds no branches (``parent`` and ``branch_tokens`` columns, as the ladder's export writes them)."""
+    frame = runs.frame
+    if runs.curves is None or runs.curves.empty or not {"run_id", "parent", "branch_tokens"} <= set(frame):
+        return None
+    branch = frame["parent"].fillna("").astype(str).str.len() > 0
+    if not branch.any():
+        return None
+    rows = frame[branch]
+    by_id = runs.curves.groupby("run_id", sort=False)
+    stable, cooldown, longest = [], [], {}
+    for _, row in rows.iterrows():
+        if row["run_id"] not in by_id.groups:
+            continue
+        grp = by_id.get_group(row["run_id"])
+        t, y = grp["n_tokens"].to_numpy(float), grp["loss"].to_numpy(float)
+        at = float(row["branch_tokens"])
+        after = t >= at
+        cooldown.append((float(row["n_params"]), np.column_stack([t[after], y[after]])))
+        prefix = np.column_stack([t[t <= at], y[t <= at]])
+        if len(prefix) >= 2 and (row["parent"] not in longest or len(prefix) > len(longest[row["parent"]][1])):
+            longest[row["parent"]] = (float(row["n_params"]), prefix)
+    stable = list(longest.values())
+    ends = (rows["n_params"].to_numpy(float), rows["n_tokens"].to_numpy(float), rows["loss"].to_numpy(float))
+    return {"stable": stable, "cooldown": cooldown, "ends": ends}
+
+
 def loss_curves(runs, *, colors: LogColors | None = None):
-    """Each run's loss against tokens seen (log-log), coloured by model size; None without curves."""
+    """Each run's loss against tokens seen (log-log), coloured by model size; None without curves. For WSD cooldown
+    branches, each stable phase is drawn once (thin) and each branch from its branch point (bold), its end marked."""
     if runs.curves is None or runs.curves.empty or "run_id" not in runs.frame:
         return None
     colors = colors or size_colors(runs.n_params)
+    wsd = cooldown_branches(runs)
     n_of = dict(zip(runs.frame["run_id"], runs.n_params))
     segments, cols = [], []
-    for rid, grp in runs.curves.groupby("run_id", sort=False):
-        if len(grp) >= 2 and rid in n_of:
-            segments.append(np.column_stack([grp["n_tokens"].to_numpy(), grp["loss"].to_numpy()]))
-            cols.append(n_of[rid])
+    if wsd is None:
+        for rid, grp in runs.curves.groupby("run_id", sort=False):
+            if len(grp) >= 2 and rid in n_of:
+                segments.append(np.column_stack([grp["n_tokens"].to_numpy(), grp["loss"].to_numpy()]))
+                cols.append(n_of[rid])
+    else:
+        segments = [xy for _, xy in wsd["cooldown"] if len(xy) >= 2]
+        cols = [n for n, xy in wsd["cooldown"] if len(xy) >= 2]
     if not segments:
         return None
     with style():
         fig, ax = new_figure()
+        if wsd is not None and wsd["stable"]:
+            ax.add_collection(LineCollection([xy for _, xy in wsd["stable"]], linewidths=0.8, alpha=0.55,
+                                             colors=colors(np.array([n for n, _ in wsd["stable"]])),
+                                             linestyles="dotted"))
         ax.add_collection(LineCollection(segments, colors=colors(np.array(cols)), linewidths=1.1, alpha=0.9))
+        title = "Loss curves (evaluation loss during training)"
+        if wsd is not None:
+            n, d, y = wsd["ends"]
+            ax.scatter(d, y, c=colors(n), s=14, zorder=3, edgecolors="none")
+            title = f"WSD: {len(wsd['stable'])} stable phases (dotted), {len(n)} cooldown branches (ends marked)"
         ax.autoscale_view()
         log_axis(ax, "x")
         loss_axis(ax, np.concatenate([s[:, 1] for s in segments]))
-        ax.set(xlabel=TOKENS_LABEL, ylabel=LOSS_LABEL, title="Loss curves (evaluation loss during training)")
+        ax.set(xlabel=TOKENS_LABEL, ylabel=LOSS_LABEL, title=title)
         finish(fig, colors)
     return fig
 
