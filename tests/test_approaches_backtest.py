@@ -112,3 +112,24 @@ def test_backtest_predicts_held_out_runs_and_warns_beyond_10x():
     assert extrapolation_warnings(runs, [np.max(runs.flops) * 5]) == []
     with pytest.raises(InputError, match="no runs above the compute cut-off"):
         backtest(runs, cutoff_flops=1e30)
+
+
+def test_approach1_on_wsd_branches_uses_each_sizes_cooldown_end_points():
+    """A WSD ladder: each size's branches end on the law (cooled down); their curves before the branch point are
+    the constant-rate stable phase, above the law by more for larger models. The envelope runs through the end
+    points, so it finds the true exponent; an envelope of the curves themselves would favour small models."""
+    sizes = np.geomspace(1e7, 1e9, 9)
+    runs, curves = [], []
+    for n in sizes:
+        for d in np.geomspace(20 * n / 16, 20 * n * 4, 9):
+            rid = f"n{n:.3g}-d{d:.3g}"
+            runs.append({"run_id": rid, "N": n, "D": d, "loss": float(LAW.predict(N=n, D=d)),
+                         "parent": f"stable-{n:.3g}", "branch_tokens": 0.8 * d})
+            for t in np.geomspace(d / 100, 0.8 * d, 8):
+                curves.append({"run_id": rid, "tokens": t,
+                               "loss": (1.05 + 0.1 * np.log10(n / 1e7)) * float(LAW.predict(N=n, D=t))})
+    table = load_runs(pd.DataFrame(runs), curves=pd.DataFrame(curves))
+    result = approach1(table, n_resamples=30)
+    assert result.a == pytest.approx(A_TRUE, abs=0.06) and result.a_lo <= result.a <= result.a_hi
+    no_curves = approach1(load_runs(pd.DataFrame(runs)), n_resamples=30)  # the end points suffice
+    assert no_curves.a == result.a

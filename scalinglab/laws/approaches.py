@@ -1,6 +1,7 @@
 """Chinchilla's three ways to the compute-optimal exponents N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann et al. 2022, Sec. 3).
 
-1. Lower envelope of loss over compute from per-run loss curves: for each FLOP count, the run with the lowest loss.
+1. Lower envelope of loss over compute from per-run loss curves: for each FLOP count, the run with the lowest loss
+   (for a WSD ladder, each size's curve through its cooldown branches' end points).
 2. IsoFLOP profiles: per compute budget, a parabola of loss in log N near the budget's lowest loss; its minimum gives
    N_opt(C) (``scalinglab.laws.isoflop``, which documents the window, the noise bootstrap and the dropped budgets).
 3. The parametric fit L = E + A/N^α + B/D^β: a = β/(α+β), b = α/(α+β).
@@ -116,20 +117,50 @@ def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
 
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
-def _envelope_matrix(runs: Runs, n_grid: int = 40):
-    """Each run's log loss interpolated (log-log) on a shared grid of log FLOPs; NaN outside the run's curve."""
-    n_of = dict(zip(runs.frame["run_id"].to_numpy(), runs.n_params))
+def _branch_rows(runs: Runs) -> np.ndarray:
+    """Rows that are WSD cooldown branches (a ``parent`` column naming their stable phase)."""
+    if "parent" not in runs.frame:
+        return np.zeros(len(runs), bool)
+    return (runs.frame["parent"].fillna("").astype(str).str.len() > 0).to_numpy()
+
+
+def _envelope_curves(runs: Runs, rows: np.ndarray) -> tuple[list, list, list]:
+    """(sizes, log-FLOPs/log-loss curves, ids) of the chosen rows. A plain run's curve is its own loss curve; the
+    cooldown branches of one stable phase make one curve together, through their end points (each a cooled-down
+    loss at its D; Hägele et al. 2024, arXiv:2405.18392), since a branch's own curve before its branch point is the
+    stable phase at constant learning rate, above what an annealed run reaches at the same D."""
+    frame = runs.frame
+    n_of = dict(zip(frame["run_id"].to_numpy(), runs.n_params))
+    branch = _branch_rows(runs)
     sizes, curves, ids = [], [], []
-    for rid, grp in runs.curves.groupby("run_id", sort=False):
+    plain = set(frame["run_id"].to_numpy()[rows & ~branch])
+    if runs.curves is not None and plain:
+        for rid, grp in runs.curves.groupby("run_id", sort=False):
+            if len(grp) >= 2 and rid in plain:
+                sizes.append(n_of[rid])
+                ids.append(rid)
+                curves.append((np.log(FLOPS_PER_PARAM_TOKEN * n_of[rid] * grp["n_tokens"].to_numpy()),
+                               np.log(grp["loss"].to_numpy())))
+    chosen = frame[rows & branch]
+    for parent, grp in (chosen.groupby(chosen["parent"].astype(str), sort=False) if len(chosen) else ()):
+        grp = grp.sort_values("n_tokens")
         if len(grp) >= 2:
-            n = n_of[rid]
+            n = float(grp["n_params"].iloc[0])
             sizes.append(n)
-            ids.append(rid)
-            curves.append((np.log(FLOPS_PER_PARAM_TOKEN * n * grp["n_tokens"].to_numpy()),
-                           np.log(grp["loss"].to_numpy())))
+            ids.append(parent)
+            curves.append((np.log(FLOPS_PER_PARAM_TOKEN * n * grp["n_tokens"].to_numpy(float)),
+                           np.log(grp["loss"].to_numpy(float))))
+    return sizes, curves, ids
+
+
+def _envelope_matrix(runs: Runs, n_grid: int = 40, rows: np.ndarray | None = None, grid: np.ndarray | None = None):
+    """Each curve's log loss interpolated (log-log) on a shared grid of log FLOPs; NaN outside the curve."""
+    rows = np.ones(len(runs), bool) if rows is None else rows
+    sizes, curves, ids = _envelope_curves(runs, rows)
     if len(curves) < 2:
         return np.array(sizes), np.empty(0), np.empty((len(curves), 0)), ids
-    grid = np.linspace(min(c[0] for c, _ in curves), max(c[-1] for c, _ in curves), n_grid)
+    if grid is None:
+        grid = np.linspace(min(c[0] for c, _ in curves), max(c[-1] for c, _ in curves), n_grid)
     L = np.array([np.where((grid >= c[0]) & (grid <= c[-1]), np.interp(grid, c, l), np.nan) for c, l in curves])
     return np.array(sizes), grid, L, ids
 
@@ -151,28 +182,30 @@ def _envelope(sizes, grid, L, use) -> pd.DataFrame:
 def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 40) -> pd.DataFrame:
     """For log-spaced FLOP counts, the run with the lowest (log-log interpolated) loss there, where that run is
     neither the smallest nor the largest model (whose envelope share may be clipped by the ladder's range)."""
-    sizes, grid, L, ids = _envelope_matrix(runs, n_grid)
-    use = np.ones(len(ids), bool)
-    if run_mask is not None:
-        chosen = set(runs.frame["run_id"].to_numpy()[run_mask])
-        use = np.array([rid in chosen for rid in ids], bool)
-    return _envelope(sizes, grid, L, use)
+    sizes, grid, L, ids = _envelope_matrix(runs, n_grid, rows=None if run_mask is None else np.asarray(run_mask, bool))
+    return _envelope(sizes, grid, L, np.ones(len(ids), bool))
 
 
 def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8) -> ApproachResult:
     runs = load_runs(runs)
-    if runs.curves is None or "run_id" not in runs.frame:
-        raise InputError("approach 1 needs per-run loss curves (run_id, n_tokens, loss)", source=runs.source)
+    branches = _branch_rows(runs)
+    if "run_id" not in runs.frame or (runs.curves is None and not branches.any()):
+        raise InputError("approach 1 needs per-run loss curves (run_id, n_tokens, loss) or WSD cooldown branches",
+                         source=runs.source)
     sizes, grid, L, ids = _envelope_matrix(runs)
     env = _envelope(sizes, grid, L, np.ones(len(ids), bool))
     if env["n_opt"].nunique() < 2:
         raise InputError("approach 1: the loss envelope is held by a single model size; no trend to fit",
                          source=runs.source)
     position = {rid: i for i, rid in enumerate(runs.frame["run_id"].to_numpy())}
-    rows_of_curves = np.array([position[rid] for rid in ids])
+    rows_of_curves = np.array([position.get(rid, -1) for rid in ids])
 
     def stat(w):
-        e = _envelope(sizes, grid, L, w[rows_of_curves] > 0)
+        if branches.any():  # a branch family's curve is made of the resampled branches' end points
+            s, _, Lw, _ = _envelope_matrix(runs, rows=w > 0, grid=grid)
+            e = _envelope(s, grid, Lw, np.ones(len(s), bool)) if Lw.size else pd.DataFrame(columns=["n_opt"])
+        else:
+            e = _envelope(sizes, grid, L, w[rows_of_curves] > 0)
         return _power_exponent(e["flops"].to_numpy(), e["n_opt"].to_numpy()) if e["n_opt"].nunique() >= 2 else None
 
     a = _power_exponent(env["flops"].to_numpy(), env["n_opt"].to_numpy())
