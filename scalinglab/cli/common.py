@@ -18,8 +18,8 @@ from scalinglab.errors import InputError
 
 ColumnsOption = Annotated[Optional[str], typer.Option(
     "--columns", help="Map columns explicitly: QUANTITY=COLUMN pairs, e.g. 'N=params,loss=eval/c4/loss' (quantities: "
-                      "N, D, C, loss, U, epochs, run_id, seed, weight, held_out; meta=COLUMN keeps a column as metadata). Columns "
-                      "neither mapped nor recognised are kept as metadata.")]
+                      "N, D, C, loss, U, epochs, run_id, seed, weight, held_out; meta=COLUMN keeps a column as "
+                      "metadata). Columns neither mapped nor recognised are kept as metadata.")]
 ByOption = Annotated[Optional[str], typer.Option(
     "--by", help="Fit each group of runs sharing the values of these columns (e.g. --by config or "
                  "--by dataset,config); groups that cannot be fitted are reported and skipped.")]

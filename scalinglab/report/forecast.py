@@ -2,12 +2,14 @@
 ``scalinglab.laws.forecast`` and what it is made of, and a figure of the interval band beyond the ladder.
 
 Targets: the compute-optimal points of the report's budgets, 10× and 100× the largest fitted run's compute, and any
-(N, D) the user names. Runs marked ``held_out`` are forecast at their own (N, D) in the same call and set against
-their loss: the forecast's error and whether the interval holds the truth, the check a forecast can be trusted by. A budget's target is its compute-optimal (N, D) under the report's fitted law — the point the
+(N, D) the user names. A budget's target is its compute-optimal (N, D) under the report's fitted law — the point the
 allocation table shows, so both tables speak of the same run; under a law that does not split compute between N and D
 the budget is left to the forecast, which takes the compute-optimal point of its top-weighted form. When the forecast
 cannot be computed (too few runs, fits that fail), the section says why and the rest of the report stands; when
 the mixture of forms (``auto``) fails, the section falls back to the fitted law's form alone and says so.
+
+Runs marked ``held_out`` (trained, never fitted) are forecast at their own N, D and C in the same call and set
+against the loss they reached: the forecast's error, and whether its interval holds the truth.
 """
 
 from __future__ import annotations
