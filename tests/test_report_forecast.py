@@ -91,7 +91,7 @@ def test_held_out_runs_are_forecast_against_their_loss_and_fitted_nowhere(runs_c
     status = {r[0][0]: r[7][0] for r in page.tables["runs-table"]}
     assert status["row 17"] == status["row 18"] == "held out: the forecast's error" and status["row 1"] == "fitted"
     assert "2 runs marked held_out are not fitted; see the held-out forecast" in html
-    assert "fig-forecast" in page.images and "open diamonds are the held-out runs' actual losses" in html
+    assert "fig-forecast" in page.images and "open diamonds are the held-out runs" in html
 
 
 def test_held_out_runs_without_a_forecast_section_are_said_not_forecast(runs_csv, tmp_path):

@@ -240,9 +240,11 @@ def _runs(data) -> str:
     checks = data.forecast.held_out if data.forecast is not None else ()
     for i, label in enumerate(() if held is None else run_labels(held)):
         n, d, c, loss = held.n_params[i], held.n_tokens[i], held.flops[i], held.loss[i]
-        err = [ncell(checks[i].rel_error, pct(checks[i].rel_error)), tcell("held out: the forecast's error")] if (
-            checks) else [tcell(""), tcell("held out: not fitted")]
-        rows.append([tcell(label), ncell(n), ncell(d), ncell(c), ncell(loss), ncell(d / n, num(d / n, 3)), *err]
+        if checks:   # the error column holds the forecast's error at the run
+            status = [ncell(checks[i].rel_error, pct(checks[i].rel_error)), tcell("held out: the forecast's error")]
+        else:
+            status = [tcell(""), tcell("held out: not fitted")]
+        rows.append([tcell(label), ncell(n), ncell(d), ncell(c), ncell(loss), ncell(d / n, num(d / n, 3)), *status]
                     + ([tcell(_other_text(held.frame, i, other))] if other else []))
         classes.append("")
     for r in data.input.excluded.itertuples():
