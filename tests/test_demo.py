@@ -39,12 +39,40 @@ def test_demo_recovers_a_known_law_and_writes_the_results_folder(tmp_path, capsy
         assert t["lo"] < t["loss"] < t["hi"] and t["level"] == 0.9 and "extrapolation" in t["components"]
     assert "Forecast (scalinglab forecast)" in printed
     assert f"{targets['10× the largest run']['loss']:.3f}" in printed
+    assert forecast["held_out"] == [] and laws["n_runs_held_out"] == 0 and "Held-out runs" not in printed
 
     # Running it again trains nothing and refits from the store.
     assert main(["demo", "--preset", "test", "--trainer", "synthetic", "--out", str(out), "--quiet"]) == 0
     assert "already trained" in capsys.readouterr().out
     with RunStore(out / "ladder") as store:
         assert all(r.attempts == 1 for r in store.runs())
+
+
+def test_the_demo_prints_each_held_out_run_against_its_forecast(tmp_path):
+    """What the console shows of a ladder that holds a run out: the rows of the report's held-out table."""
+    import numpy as np
+    from conftest import synthetic_chinchilla_runs
+    from rich.console import Console
+
+    from scalinglab.demo.pipeline import _print_forecast
+    from scalinglab.report import ReportOptions, make_report
+
+    runs = synthetic_chinchilla_runs(sizes=np.geomspace(1e7, 1e8, 4), tokens=np.geomspace(2e8, 2e9, 4), seed=5)
+    runs["run_id"] = [f"r{i}" for i in range(len(runs))]
+    runs["held_out"] = runs["N"] * runs["D"] == (runs["N"] * runs["D"]).max()   # the largest run
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    data = make_report(tmp_path / "runs.csv", options=ReportOptions(
+        n_resamples=0, approaches=False, backtest=False, forecast_law="chinchilla", forecast_resamples=10))
+    console = Console(record=True, width=200)
+    _print_forecast(data.forecast, console)
+    printed = console.export_text()
+    (h,) = data.forecast.held_out
+    assert h.run == "r15" and len(data.runs) == 15
+    line = next(line for line in printed.splitlines() if " r15 " in line)
+    for shown in (f"{h.forecast.loss.estimate:.3f}", f"[{h.forecast.loss.lo:.3f}, {h.forecast.loss.hi:.3f}]",
+                  f"{h.loss:.3f}", f"{h.rel_error:+.2%}", "yes" if h.inside else "no", "1.2e+18"):
+        assert shown in line, shown
+    assert "Held-out runs (trained, not fitted)" in printed
 
 
 @pytest.mark.slow

@@ -147,6 +147,60 @@ def test_old_store_gains_lineage_columns_on_open(tmp_path):
         assert len(store.runs()) == 1 + len(_specs())
 
 
+def _held_out_design():
+    """The test design with its largest run held out."""
+    import dataclasses
+
+    specs = _specs()
+    largest = max(specs, key=lambda s: s.flops_6n)
+    return [dataclasses.replace(s, held_out=s is largest) for s in specs], largest.run_id
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_held_out_run_is_trained_like_the_others_and_exported_as_held_out(tmp_path, fmt):
+    from scalinglab.ladder import run_ladder
+
+    specs, held = _held_out_design()
+    # holding a run out changes what is fitted, not what is trained: the same config, so the same loss
+    assert [SETTINGS.train_config(s) for s in specs] == [SETTINGS.train_config(s) for s in _specs()]
+    with RunStore(tmp_path / "ladder") as store:
+        register(store, specs, SETTINGS)
+        assert len(run_ladder(store, trainer="synthetic", show_progress=False).done) == len(specs)
+        own = store.to_runs()
+        runs_path, curves_path = store.export(tmp_path / "out", fmt)
+    runs = load_runs(runs_path, curves=curves_path)
+    for table in (own, runs):
+        assert dict(zip(table.frame["run_id"], table.held_out)) == {s.run_id: s.run_id == held for s in specs}
+        assert table.held_out_runs().frame["run_id"].tolist() == [held]
+        assert held not in set(table.fitted().frame["run_id"]) and len(table.fitted()) == len(specs) - 1
+
+
+def test_holding_out_a_trained_run_keeps_its_result_and_a_store_from_before_exports_no_column(tmp_path):
+    import json
+    import sqlite3
+
+    from scalinglab.ladder.design import RunSpec
+
+    with RunStore(tmp_path) as store:
+        register(store, _specs(), SETTINGS)
+        for i, run in enumerate(store.runs()):
+            _finish(store, run, 3.0 - 0.1 * i)
+    with sqlite3.connect(tmp_path / "ladder.sqlite") as db:  # the specs as written before held_out existed
+        for run_id, spec in db.execute("SELECT run_id, spec FROM runs").fetchall():
+            old = {k: v for k, v in json.loads(spec).items() if k != "held_out"}
+            db.execute("UPDATE runs SET spec = ? WHERE run_id = ?", (json.dumps(old), run_id))
+    with RunStore(tmp_path) as store:
+        frame = store.runs_frame()
+        assert "held_out" not in frame and not store.to_runs().held_out.any()
+        assert not any(RunSpec.from_dict(r.spec).held_out for r in store.runs())
+        before = {r.run_id: (r.metrics, r.attempts) for r in store.runs()}
+        specs, held = _held_out_design()
+        assert register(store, specs, SETTINGS) == 0           # nothing new to train
+        assert {r.run_id: (r.metrics, r.attempts) for r in store.runs()} == before
+        assert store.counts()["done"] == len(specs)
+        assert store.to_runs().held_out_runs().frame["run_id"].tolist() == [held]
+
+
 def test_a_branch_waits_for_its_stable_phase(tmp_path):
     from scalinglab.ladder.executor import next_ready
 

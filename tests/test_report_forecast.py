@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import synthetic_chinchilla_runs
 from report_helpers import Page
@@ -46,6 +47,60 @@ def test_a_target_given_as_n_and_d_is_forecast_with_its_interval(runs_csv, tmp_p
     assert (t["lo"], t["hi"]) == pytest.approx((expected.loss.lo, expected.loss.hi), rel=1e-9)
     assert t["lo"] < t["loss"] < t["hi"] and t["level"] == 0.9 and set(t["components"]) == set(t["shares"])
     assert len(saved["band"]) > 2 and saved["band"][0]["flops"] == pytest.approx(6 * 1e8 * 2e9)
+    assert saved["held_out"] == [] and json.loads(out.with_suffix(".json").read_text())["n_runs_held_out"] == 0
+
+
+def _law(n, d):
+    """The fixture's law (synthetic_chinchilla_runs' defaults) without noise."""
+    return 1.8 + 400.0 / n ** 0.34 + 1500.0 / d ** 0.37
+
+
+def _with_held_out(runs_csv, path):
+    """The fixture's runs and two runs marked held out: one inside the ladder at its law's loss, one 16× the largest
+    fitted run's compute (4e8 × 8e9 against 1e8 × 2e9) 50 % above its law's loss, far outside any interval."""
+    held = pd.DataFrame([{"N": 3e7, "D": 6e8, "loss": _law(3e7, 6e8)},
+                         {"N": 4e8, "D": 8e9, "loss": 1.5 * _law(4e8, 8e9)}])
+    pd.concat([pd.read_csv(runs_csv).assign(held_out="no"), held.assign(held_out="yes")]).to_csv(path, index=False)
+    return path, held
+
+
+def test_held_out_runs_are_forecast_against_their_loss_and_fitted_nowhere(runs_csv, tmp_path):
+    (path, held), out = _with_held_out(runs_csv, tmp_path / "held.csv"), tmp_path / "r.html"
+    assert main(["report", str(path), "-o", str(out), *FAST, "--forecast-law", "chinchilla",
+                 "--forecast-resamples", "10", "--seed", "3"]) == 0
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert (saved["n_runs_fitted"], saved["n_runs_held_out"]) == (16, 2)
+    assert saved["fit"]["params"] == fit(runs_csv).params            # bit for bit: the runs moved no fit
+    got = saved["forecast"]["held_out"]
+    expected = forecast(runs_csv, [{"N": n, "D": d} for n, d in zip(held["N"], held["D"])], "chinchilla",
+                        n_resamples=10, seed=3).targets
+    for h, e, (_, run) in zip(got, expected, held.iterrows()):
+        assert (h["N"], h["D"], h["actual_loss"]) == (run["N"], run["D"], run["loss"])
+        assert h["flops"] == pytest.approx(6 * run["N"] * run["D"], rel=1e-12)
+        assert (h["loss"], h["lo"], h["hi"]) == pytest.approx((e.loss.estimate, e.loss.lo, e.loss.hi), rel=1e-9)
+        assert h["rel_error"] == pytest.approx(h["loss"] / h["actual_loss"] - 1, rel=1e-12)
+    assert [h["inside"] for h in got] == [True, False] and got[1]["rel_error"] < -0.2
+    assert got[0]["extrapolation_decades"] == 0 and got[1]["extrapolation_decades"] == pytest.approx(np.log10(16))
+    html = out.read_text(encoding="utf-8")
+    page = Page(html)
+    rows = page.tables["forecast-held-out"]
+    assert [r[0][0] for r in rows] == ["row 17", "row 18"] and [r[9][0] for r in rows] == ["yes", "no"]
+    assert [float(r[7][1]) for r in rows] == held["loss"].tolist()
+    assert [float(r[5][1]) for r in rows] == pytest.approx([h["loss"] for h in got], rel=1e-12)
+    assert "1 of 2 inside the 90% interval" in html
+    status = {r[0][0]: r[7][0] for r in page.tables["runs-table"]}
+    assert status["row 17"] == status["row 18"] == "held out: the forecast's error" and status["row 1"] == "fitted"
+    assert "2 runs marked held_out are not fitted; see the held-out forecast" in html
+    assert "fig-forecast" in page.images and "open diamonds are the held-out runs" in html
+
+
+def test_held_out_runs_without_a_forecast_section_are_said_not_forecast(runs_csv, tmp_path):
+    from scalinglab.runs import load_runs
+
+    data = make_report(load_runs(_with_held_out(runs_csv, tmp_path / "held.csv")[0]),
+                       options=ReportOptions(n_resamples=0, approaches=False, backtest=False, forecast=False))
+    assert len(data.runs) == 16 and len(data.input.held_out) == 2 and data.forecast is None
+    assert "the forecast section is off (--no-forecast), so the held-out runs are not forecast" in data.notes
 
 
 def test_no_forecast_leaves_the_section_and_figure_out(runs_csv, tmp_path):

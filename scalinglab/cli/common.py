@@ -1,7 +1,8 @@
 """What commands share: the ``--columns`` and ``--by`` options for a runs table, and ``--law`` for a law.
 
 A command that reads runs adds ``columns: ColumnsOption = None`` and ``by: ByOption = None`` to its signature, loads
-with ``load_runs_option(path, columns, curves=…)``, and for ``--by`` hands its per-table work to ``run_by_group``.
+with ``load_runs_option(path, columns, curves=…)`` (a command that only fits: ``load_fit_table``, which leaves the
+runs marked held_out out and says so), and for ``--by`` hands its per-table work to ``run_by_group``.
 A command that uses a law turns its ``--law NAME|FILE`` (and ``--law-params``) text into a ``Law`` with
 ``law_option``: the only place where law names, files and parameter strings are parsed.
 """
@@ -17,8 +18,8 @@ from scalinglab.errors import InputError
 
 ColumnsOption = Annotated[Optional[str], typer.Option(
     "--columns", help="Map columns explicitly: QUANTITY=COLUMN pairs, e.g. 'N=params,loss=eval/c4/loss' (quantities: "
-                      "N, D, C, loss, U, epochs, run_id, seed; meta=COLUMN keeps a column as metadata). Columns "
-                      "neither mapped nor recognised are kept as metadata.")]
+                      "N, D, C, loss, U, epochs, run_id, seed, weight, held_out; meta=COLUMN keeps a column as "
+                      "metadata). Columns neither mapped nor recognised are kept as metadata.")]
 ByOption = Annotated[Optional[str], typer.Option(
     "--by", help="Fit each group of runs sharing the values of these columns (e.g. --by config or "
                  "--by dataset,config); groups that cannot be fitted are reported and skipped.")]
@@ -29,6 +30,19 @@ def load_runs_option(path, columns: str | dict | None = None, *, curves=None):
     from scalinglab.runs import load_runs, parse_column_map
     mapping = columns if isinstance(columns, dict) or columns is None else parse_column_map(columns)
     return load_runs(path, curves=curves, columns=mapping or None)
+
+
+def load_fit_table(path, columns: str | dict | None = None, *, curves=None):
+    """``load_runs_option`` for a command that fits: the runs not marked held_out, with a note saying how many were
+    (``scalinglab report`` forecasts those and compares)."""
+    return load_runs_option(path, columns, curves=curves).fitted(see="`scalinglab report`, which forecasts them")
+
+
+def print_notes(console, runs) -> None:
+    """The table's notes (columns derived or read as a quantity, runs held out), dimmed, before a command's output."""
+    from rich.markup import escape
+    for note in runs.notes:
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def run_by_group(runs, by: str, work: Callable, *, as_json: bool, console=None) -> dict:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_runs_option, run_by_group
+from scalinglab.cli.common import ByOption, ColumnsOption, exit_code, load_fit_table, print_notes, run_by_group
 from scalinglab.errors import InputError
 
 console = Console()
@@ -115,7 +115,7 @@ def fit_cmd(
 ) -> None:
     """Fit a scaling law to a table of runs.\n\nExample: scalinglab fit runs.csv --law chinchilla --bootstrap 1000
     \n\nMany configurations in one table: scalinglab fit runs.csv --by config --columns N=params,loss=eval/loss"""
-    table = load_runs_option(runs, columns, curves=curves)
+    table = load_fit_table(runs, columns, curves=curves)
     options = dict(law=law, loss=loss, delta=delta, asymmetry=asymmetry, bootstrap=bootstrap, seed=seed, level=level,
                    flops=flops, drop_highest=drop_highest, approaches=approaches, free_base=free_base,
                    fix=fix, bound_e=bound_e, show=not as_json)
@@ -158,8 +158,7 @@ def _fit_table(table, *, law, loss, delta, asymmetry, bootstrap, seed, level, fl
         out["approaches"] = comparison.to_dict()
     if not show:
         return out
-    for note in table.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+    print_notes(console, table)
     status = "[green]converged[/green]" if result.converged else f"[red]NOT converged[/red]: {result.message}"
     console.print(f"{result.n_points} runs from {escape(table.source)}; {result.loss} objective {result.objective:.7g} "
                   f"({status}); {result.n_starts} starts; R² {result.r_squared:.4f}")
@@ -208,7 +207,7 @@ def backtest_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit on the smaller runs, predict the larger ones, report the errors.\n\nExample: scalinglab backtest runs.csv --cutoff-flops 1e21"""
-    table = load_runs_option(runs, columns)
+    table = load_fit_table(runs, columns)
     options = dict(law=law, cutoff_flops=cutoff_flops, holdout_fraction=holdout_fraction, loss=loss, delta=delta,
                    fix=fix, bound_e=bound_e, drop_highest=drop_highest, show=not as_json)
     if by:
@@ -231,6 +230,7 @@ def _backtest_table(table, *, law, cutoff_flops, holdout_fraction, loss, delta, 
                       delta=delta, fix=parse_fix(fix), bound_e=bound_e)
     if not show:
         return result.to_dict()
+    print_notes(console, table)
     t = Table(title=f"Backtest: {law} fitted on {result.fit.n_points} runs with C ≤ {result.cutoff_flops:.3g}")
     for c in ("row", "N", "D", "C", "loss", "predicted", "error", "× beyond fit"):
         t.add_column(c, justify="right")

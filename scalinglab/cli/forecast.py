@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.cli.common import load_fit_table, print_notes
 from scalinglab.cli.fit import _emit_json, fmt
 from scalinglab.errors import InputError, require_positive
 
@@ -48,10 +49,13 @@ def forecast_cmd(
     if law.endswith(".json"):  # a saved law file: forecast with its form
         from scalinglab.laws.io import load_law
         law = load_law(law).name
-    result = forecast(runs, _targets(n_params, n_tokens, flops), law, level=level, n_resamples=resamples, seed=seed)
+    targets = _targets(n_params, n_tokens, flops)
+    table = load_fit_table(runs)
+    result = forecast(table, targets, law, level=level, n_resamples=resamples, seed=seed)
     if as_json:
         _emit_json(result.to_dict())
         return
+    print_notes(console, table)
     t = Table(title=f"Forecast ({result.level:.0%} prediction interval for one run; components = half-widths in "
                     "log loss)")
     for c in ("N", "D", "C", "× decades", "loss", "interval", "bootstrap", "near-opt", "forms", "scatter", "extrap."):

@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.cli.common import load_fit_table, print_notes
 from scalinglab.errors import require_positive
 
 console = Console()
@@ -92,10 +93,12 @@ def isoflop_cmd(
     from scalinglab.laws.isoflop import isoflop_analysis
 
     budgets = [require_positive("--flops", c) for c in flops or ()]
-    iso = isoflop_analysis(runs, window_decades=window, n_resamples=resamples, level=level, seed=seed)
+    table = load_fit_table(runs)
+    iso = isoflop_analysis(table, window_decades=window, n_resamples=resamples, level=level, seed=seed)
     if as_json:
         typer.echo(json.dumps(iso.to_dict(budgets), indent=2, default=float))
         return
+    print_notes(console, table)
     _print(iso, budgets)
 
 

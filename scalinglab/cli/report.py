@@ -104,9 +104,9 @@ def _runs_or_ladder(source: Path, columns, curves, by):
     if columns:
         raise InputError("--columns applies to a runs file; a ladder directory has its own columns",
                          source=str(source))
-    if by:
-        from scalinglab.report.sources import load_input
-        return load_input(source, curves=curves).runs
+    if by:  # every finished run, held-out ones too: each group's report splits its own
+        from scalinglab.report.sources import read_source
+        return read_source(source, curves=curves)[0]
     return source
 
 

@@ -3,10 +3,10 @@
 The ladder lives in ``<out>/ladder`` (its SQLite store and run folders), so running the demo again skips finished
 runs, resumes interrupted ones, and only refits. The folder gets ``runs.csv`` and ``curves.csv`` (the Runs table and
 loss curves, readable by ``scalinglab fit``), ``laws.json`` (fits, intervals, approaches, backtest, allocations and
-the forecast at the preset's budgets and 10× and 100× beyond the ladder, with its interval and components), when the
-ladder evaluated the task suite ``history.csv`` (its task evaluations, readable by ``scalinglab tasks fit``) and
-``abilities.json`` (the abilities section: task laws, verdicts, accuracy forecasts, backtest), and the report's PNG
-figures.
+the forecast at the preset's budgets and 10× and 100× beyond the ladder, with its interval and components, and at
+each run the design holds out, against its loss), when the ladder evaluated the task suite ``history.csv`` (its task
+evaluations, readable by ``scalinglab tasks fit``) and ``abilities.json`` (the abilities section: task laws,
+verdicts, accuracy forecasts, backtest), and the report's PNG figures.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _report(store: RunStore, preset: Preset, out: Path, console: Console, start:
         data = make_report(out / "ladder", options=options)
     files = write_data(data, out / "report.html", png=True)
     numbers = data.to_dict()
-    laws = {"preset": preset.name, "n_runs": len(data.runs), "law": numbers["fit"],
+    laws = {"preset": preset.name, "n_runs": len(data.runs), "n_runs_held_out": numbers["n_runs_held_out"],
+            "law": numbers["fit"],
             **{k: numbers[k] for k in ("bootstrap", "approaches", "compute_optimal", "backtest", "forecast", "notes")}}
     (out / "laws.json").write_text(json.dumps(laws, indent=2, allow_nan=False))
     _print_fit(data, console)
@@ -207,7 +208,24 @@ def _print_forecast(section, console: Console) -> None:
                       f"{t.extrapolation_decades:.2f}", f"{t.loss.estimate:.3f}",
                       f"\\[{t.loss.lo:.3f}, {t.loss.hi:.3f}]", part.replace("_", " "))
     console.print(table)
+    if section.held_out:
+        _print_held_out(section, console)
     console.print("  law forms: " + ", ".join(f"{f.law} {f.weight:.2f}" for f in res.forms)
                   + "; the interval widens with the decades beyond the largest run (report.html, Forecast)")
     for note in res.notes:
         console.print(f"  note: {note}")
+
+
+def _print_held_out(section, console: Console) -> None:
+    level = f"{section.result.level:.0%}"
+    table = Table(title=f"Held-out runs (trained, not fitted): the forecast against the truth, {level} intervals",
+                  title_justify="left")
+    for col in ("run", "compute C", "N", "D", "decades beyond", "forecast", "interval", "actual", "error", "inside"):
+        table.add_column(col, justify="left" if col in ("run", "inside") else "right")
+    for h in section.held_out:
+        t = h.forecast
+        table.add_row(h.run, f"{t.flops:.2g}", f"{t.n_params:.2g}", f"{t.n_tokens:.2g}",
+                      f"{t.extrapolation_decades:.2f}", f"{t.loss.estimate:.3f}",
+                      f"\\[{t.loss.lo:.3f}, {t.loss.hi:.3f}]", f"{h.loss:.3f}", f"{h.rel_error:+.2%}",
+                      "yes" if h.inside else "no")
+    console.print(table)

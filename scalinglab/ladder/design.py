@@ -76,6 +76,9 @@ class RunSpec:
     warmup_tokens: int = 0
     decay_fraction: float = 0.0
     flops_spent: float | None = None  # full FLOPs this point costs, stable phase counted once (None: flops_full)
+    # Trained like any run but kept out of every fit: its loss checks the forecast made from the others (exported as
+    # the Runs table's ``held_out`` column). Not part of the training config: marking a run changes no result.
+    held_out: bool = False
 
     @property
     def tokens_per_param(self) -> float:

@@ -155,12 +155,13 @@ class RunStore:
         with self._transaction() as db:
             start = db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM runs").fetchone()[0]
             for run_id, spec, config in runs:
-                row = db.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                row = db.execute("SELECT config, spec FROM runs WHERE run_id = ?", (run_id,)).fetchone()
                 text = json.dumps(config, sort_keys=True)
                 if row is not None:
                     if row[0] != text:
                         raise InputError(f"run '{run_id}' already exists in this ladder with a different config; "
                                          "use a new ladder directory", source=str(self.dir))
+                    self._mark_held_out(db, run_id, json.loads(row[1]), bool(spec.get("held_out")))
                     continue
                 db.execute("INSERT INTO runs (run_id, position, spec, config, status, updated_at, parent, "
                            "branch_tokens) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
@@ -168,6 +169,14 @@ class RunStore:
                             spec.get("parent") or None, spec.get("branch_tokens") or None))
                 added += 1
         return added
+
+    @staticmethod
+    def _mark_held_out(db: sqlite3.Connection, run_id: str, stored: dict, held_out: bool) -> None:
+        """A design that now holds a trained run out (or no longer does) changes only its spec: holding a run out
+        decides whether it is fitted, not how it is trained, so the run keeps its results."""
+        if bool(stored.get("held_out")) != held_out:
+            db.execute("UPDATE runs SET spec = ? WHERE run_id = ?",
+                       (json.dumps(stored | {"held_out": held_out}, sort_keys=True), run_id))
 
     def recover(self) -> int:
         """Mark runs left ``running`` by a dead process as ``interrupted``; call only while holding the ladder lock."""
@@ -294,14 +303,16 @@ class RunStore:
                                                                              "value"]].reset_index(drop=True)
 
     def runs_frame(self) -> pd.DataFrame:
-        """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count)."""
+        """Finished runs as a frame in the Runs-table vocabulary (``n_params`` is the total parameter count); a
+        ``held_out`` column when the design holds any run out (stores from before it have none)."""
         import pandas as pd
 
         records, lineage = [], self.lineage()
-        for r in self.runs("done"):
+        # a shared stable phase is no (N, D) point; its branches are
+        points = [r for r in self.runs("done") if r.spec.get("role") != "stable"]
+        held = any(r.spec.get("held_out") for r in points)
+        for r in points:
             m, s = r.metrics, r.spec
-            if s.get("role") == "stable":
-                continue  # a shared stable phase is no (N, D) point; its branches are
             parent, branch_tokens = lineage.get(r.run_id, ("", 0.0))
             n, d = m.get("n_params", s.get("n_params")), m.get("n_tokens", s.get("n_tokens"))
             records.append({
@@ -315,7 +326,7 @@ class RunStore:
             } | ({  # a WSD ladder: represented compute above, spent here (stable phase counted once; ladder.wsd)
                 "flops_spent": s.get("flops_spent") if s.get("flops_spent") is not None else m.get("flops_full"),
                 "parent": parent, "branch_tokens": branch_tokens,
-            } if lineage else {}))
+            } if lineage else {}) | ({"held_out": bool(s.get("held_out", False))} if held else {}))
         return pd.DataFrame.from_records(records)
 
     def to_runs(self):

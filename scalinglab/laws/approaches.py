@@ -187,7 +187,7 @@ def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 
 
 
 def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8) -> ApproachResult:
-    runs = load_runs(runs)
+    runs = load_runs(runs).fitted()
     branches = _branch_rows(runs)
     if "run_id" not in runs.frame or (runs.curves is None and not branches.any()):
         raise InputError("approach 1 needs per-run loss curves (run_id, n_tokens, loss) or WSD cooldown branches",
@@ -232,7 +232,7 @@ def compare_approaches(runs, *, n_resamples: int = 200, seed: int = 0, level: fl
         raise InputError(f"the approaches need at least 2 resamples, got {n_resamples}")
     if not 0 < level < 1:
         raise InputError(f"the interval level must lie strictly between 0 and 1, got {level:g}")
-    runs = load_runs(runs)
+    runs = load_runs(runs).fitted()
     results, skipped = [], []
     for number, fn in ((1, approach1), (2, approach2)):
         try:

@@ -59,7 +59,7 @@ def backtest(runs, law="chinchilla", *, cutoff_flops: float | None = None, holdo
              **fit_kwargs) -> BacktestResult:
     """Fit on runs with C ≤ ``cutoff_flops`` (default: the cut that holds out the top ``holdout_fraction`` of runs
     by compute) and predict every run above it."""
-    runs = load_runs(runs)
+    runs = load_runs(runs).fitted()
     law_cls = resolve_law(law)
     C = runs.flops
     if cutoff_flops is None:

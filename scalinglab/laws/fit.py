@@ -306,7 +306,7 @@ def fit_many(tables: Sequence, law="chinchilla", *, loss: str = "huber_log", del
     fraction of the calls. The options are ``fit``'s, shared; ``grid``: one array for all tables or a list of one
     per table. ``errors="return"`` puts a table's ``InputError`` in its place in the list instead of raising it."""
     law_cls = resolve_law(law)
-    tables = [load_runs(t) for t in tables]
+    tables = [load_runs(t).fitted() for t in tables]
     loss = _validate_options(loss, delta, asymmetry)
     hold, start = resolve_fix(law_cls, fix, hold, start)
     opts = dict(loss=loss, delta=delta, asymmetry=asymmetry, hold=hold, start=start, bound_e=bound_e)

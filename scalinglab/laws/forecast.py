@@ -276,7 +276,7 @@ def forecast_many(tables, targets, law="auto", *, level: float = 0.9, n_resample
         if not ({"n_params", "n_tokens"} == set(cls.inputs)):
             raise InputError(f"forecast needs a law of N and D; '{cls.name}' depends on {', '.join(cls.inputs)}")
     wanted = _targets(targets)
-    tables = [load_runs(r) for r in tables]
+    tables = [load_runs(r).fitted() for r in tables]
     for cls in classes:  # before any fit: a bootstrap too large for memory is refused with the number
         check_bootstrap_memory(int(n_resamples), sum(len(t) for t in tables), 1 + MAX_EXTRA_STARTS,
                                cls.n_fit_params(), len(wanted))

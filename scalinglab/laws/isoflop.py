@@ -280,7 +280,7 @@ def isoflop_analysis(runs, *, window_decades: float = DEFAULT_WINDOW_DECADES, n_
     """Chinchilla approach 2 as in the module docstring. Raises ``InputError`` when the runs hold fewer than 2
     budgets with an interior minimum (naming each dropped budget's reason) or are not an isoFLOP design at all."""
     _check_options(window_decades, n_resamples, level)
-    runs = load_runs(runs)
+    runs = load_runs(runs).fitted()
     kept, dropped, warnings = _group(runs, window_decades * math.log(10))
     _check_memory(kept, n_resamples)
     sigma = _pooled_sigma(kept)

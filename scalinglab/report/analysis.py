@@ -3,7 +3,8 @@
 One fit of the chosen law; a bootstrap over runs for intervals on every parameter and on N_opt, D_opt and loss at the
 report's budgets; Chinchilla's three approaches to the allocation exponents (Chinchilla law only); a backtest that
 fits the smaller runs and predicts the largest compute budget; the compute-optimal allocation at the budgets; the
-forecast with its interval and components at the budgets and beyond the ladder (``report.forecast``); the abilities
+forecast with its interval and components at the budgets, beyond the ladder and at the runs marked ``held_out``, which
+no part fits (``report.forecast``); the abilities
 (task accuracy through task laws, ``report.abilities``) when there is an eval history.
 Parts the data cannot support are skipped with a note, never hidden.
 """
@@ -79,6 +80,7 @@ class ReportData:
     def to_dict(self) -> dict:
         return plain({
             "source": self.input.source, "n_runs_fitted": len(self.runs), "n_runs_excluded": len(self.input.excluded),
+            "n_runs_held_out": 0 if self.input.held_out is None else len(self.input.held_out),
             "runs": self.runs.frame.assign(fit_rel_error=np.expm1(self.fit.residuals)).to_dict(orient="records"),
             "excluded": self.input.excluded.to_dict(orient="records"),
             "fit": self.fit.to_dict(),
@@ -186,8 +188,10 @@ def analyse(data: ReportInput, options: ReportOptions = ReportOptions()) -> Repo
     fc = None
     if options.forecast:
         fc = forecast_section(runs, result.law if allocates else None, budgets=budgets, targets=options.targets,
-                              forecast_law=options.forecast_law, level=options.level,
+                              held_out=data.held_out, forecast_law=options.forecast_law, level=options.level,
                               n_resamples=options.forecast_resamples, seed=options.seed, fit_result=result)
+    elif data.held_out is not None:
+        notes.append("the forecast section is off (--no-forecast), so the held-out runs are not forecast")
     abilities = _abilities(history, task_info, optimal, options, notes) if history is not None else None
     trust = assess(runs, result, boot, comparison, bt, optimal)
     return ReportData(input=data, options=options, fit=result, boot=boot, approaches=comparison, backtest=bt,

@@ -52,7 +52,9 @@ def report_figures(data: ReportData) -> dict:
             forecast_figure(runs, law, data.forecast, colors=colors),
             f"Forecast beyond the ladder: the runs, the fitted law's compute-optimal loss over them, and the "
             f"forecast's {data.forecast.result.level:.0%} interval (blue band) at compute-optimal points from the "
-            "largest run on, widening with the decades extrapolated; stars are the forecast section's targets.")
+            "largest run on, widening with the decades extrapolated; stars are the forecast section's targets"
+            + ("; open diamonds are the held-out runs' actual losses, orange points the forecast at each."
+               if data.forecast.held_out else "."))
     if data.optimal is not None:
         out["compute_optimal"] = (
             F.compute_optimal_allocation(law, runs, budgets=data.budgets, minima=minima, envelope=envelope,

@@ -7,6 +7,9 @@ allocation table shows, so both tables speak of the same run; under a law that d
 the budget is left to the forecast, which takes the compute-optimal point of its top-weighted form. When the forecast
 cannot be computed (too few runs, fits that fail), the section says why and the rest of the report stands; when
 the mixture of forms (``auto``) fails, the section falls back to the fitted law's form alone and says so.
+
+Runs marked ``held_out`` (trained, never fitted) are forecast at their own N, D and C in the same call and set
+against the loss they reached: the forecast's error, and whether its interval holds the truth.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from scalinglab.report.html import esc, interval, ncell, pct, table, tcell
 from scalinglab.report.plotting import (
     FLOPS_LABEL, LOSS_LABEL, finish, log_axis, loss_axis, new_figure, size_colors, style,
 )
+from scalinglab.report.sources import run_labels
 
 BEYOND = (10.0, 100.0)   # targets at these multiples of the largest fitted run's compute
 BAND_POINTS = 12         # budgets, log-spaced from the largest run to the largest target, for the figure's band
@@ -34,13 +38,37 @@ COMPONENT_NAMES = {"bootstrap": "bootstrap over runs", "near_optima": "near-opti
 
 
 @dataclass(frozen=True)
+class HeldOutForecast:
+    """A held-out run against the forecast at its (N, D): the truth, the forecast's error, and whether the interval
+    holds the truth."""
+
+    run: str
+    loss: float                # the run's measured loss
+    forecast: TargetForecast   # at the run's N, D and C
+
+    @property
+    def rel_error(self) -> float:
+        """Forecast relative to the truth: > 0 when the forecast over-predicts the loss."""
+        return self.forecast.loss.estimate / self.loss - 1.0
+
+    @property
+    def inside(self) -> bool:
+        return bool(self.forecast.loss.lo <= self.loss <= self.forecast.loss.hi)
+
+    def to_dict(self) -> dict:
+        return dict(self.forecast.to_dict(), run=self.run, actual_loss=self.loss, rel_error=self.rel_error,
+                    inside=self.inside)
+
+
+@dataclass(frozen=True)
 class ForecastSection:
-    """The forecast at the shown targets (``labels``, one each) and, after them in ``result.targets``, at the band's
-    budgets; or no ``result`` and the ``reason``."""
+    """The forecast at the shown targets (``labels``, one each), after them in ``result.targets`` at the held-out
+    runs (``held_out``, one each), then at the band's budgets; or no ``result`` and the ``reason``."""
 
     labels: tuple[str, ...]
     result: ForecastResult | None
     reason: str | None = None      # why there is no forecast, or why it fell back to one form
+    held_out: tuple[HeldOutForecast, ...] = ()
 
     @property
     def shown(self) -> tuple[TargetForecast, ...]:
@@ -48,7 +76,7 @@ class ForecastSection:
 
     @property
     def band(self) -> tuple[TargetForecast, ...]:
-        return self.result.targets[len(self.labels):] if self.result is not None else ()
+        return self.result.targets[len(self.labels) + len(self.held_out):] if self.result is not None else ()
 
     def to_dict(self) -> dict:
         if self.result is None:
@@ -59,6 +87,7 @@ class ForecastSection:
                           for label, t in zip(self.labels, self.shown)]
         out["band"] = [{"N": t.n_params, "D": t.n_tokens, "flops": t.flops, "loss": t.loss.estimate,
                         "lo": t.loss.lo, "hi": t.loss.hi} for t in self.band]
+        out["held_out"] = [h.to_dict() for h in self.held_out]
         return {"available": True, "reason": self.reason, **out}
 
 
@@ -109,31 +138,40 @@ def report_targets(law, budgets, max_flops: float, extra=()) -> tuple[list[str],
     return labels, targets
 
 
-def forecast_section(runs, law, *, budgets, targets=(), forecast_law: str = "auto", level: float = 0.9,
-                     n_resamples: int = 200, seed: int = 0, fit_result=None) -> ForecastSection:
-    """The forecast at ``report_targets`` (``law``: the report's fitted law, for the budgets' compute-optimal points)
-    and at the band's budgets, in one ``forecast`` call (reusing the report's ``fit_result`` where it is one of the
-    forecast's forms); an ``InputError`` becomes the section's reason."""
+def forecast_section(runs, law, *, budgets, targets=(), held_out=None, forecast_law: str = "auto",
+                     level: float = 0.9, n_resamples: int = 200, seed: int = 0, fit_result=None) -> ForecastSection:
+    """The forecast at ``report_targets`` (``law``: the report's fitted law, for the budgets' compute-optimal points),
+    at each ``held_out`` run's N, D and C (a Runs table, or None) and at the band's budgets, in one ``forecast``
+    call (reusing the report's ``fit_result`` where it is one of the forecast's forms); an ``InputError`` becomes
+    the section's reason."""
     max_flops = float(np.max(runs.flops))
     labels, wanted = report_targets(law, budgets, max_flops, targets)
-    top = max([max_flops * BEYOND[-1]] + [float(b) for b in budgets]
+    held = [] if held_out is None else [{"n_params": n, "n_tokens": d, "flops": c} for n, d, c in
+                                        zip(held_out.n_params, held_out.n_tokens, held_out.flops)]
+    top = max([max_flops * BEYOND[-1]] + [float(b) for b in budgets] + [t["flops"] for t in held]
               + [FLOPS_PER_PARAM_TOKEN * float(n) * float(d) for n, d in targets])
     band = _at_budgets(law, np.geomspace(max_flops, top, BAND_POINTS))
     kw = dict(level=level, n_resamples=int(n_resamples), seed=seed, fit_result=fit_result)
+
+    def section(result, reason=None) -> ForecastSection:
+        checks = () if result is None or held_out is None else tuple(
+            HeldOutForecast(run=str(name), loss=float(loss), forecast=t) for name, loss, t in
+            zip(run_labels(held_out), held_out.loss, result.targets[len(labels):len(labels) + len(held)]))
+        return ForecastSection(labels=tuple(labels), result=result, reason=reason, held_out=checks)
+
     try:
-        return ForecastSection(labels=tuple(labels), result=forecast(runs, wanted + band, forecast_law, **kw))
+        return section(forecast(runs, wanted + held + band, forecast_law, **kw))
     except InputError as exc:
         reason = str(exc)
     own = law.name if law is not None and law.name in AUTO_FORMS else "chinchilla"
     if forecast_law != "auto":
-        return ForecastSection(labels=tuple(labels), result=None, reason=reason)
+        return section(None, reason)
     try:
-        result = forecast(runs, wanted + band, own, **kw)
+        result = forecast(runs, wanted + held + band, own, **kw)
     except InputError as exc:
-        return ForecastSection(labels=tuple(labels), result=None, reason=f"{reason}; the {own} form alone: {exc}")
-    return ForecastSection(labels=tuple(labels), result=result,
-                           reason=f"the mixture of law forms (auto) could not be computed ({reason}); shown: the "
-                                  f"{own} form alone, so there is no spread across forms")
+        return section(None, f"{reason}; the {own} form alone: {exc}")
+    return section(result, f"the mixture of law forms (auto) could not be computed ({reason}); shown: the {own} "
+                           "form alone, so there is no spread across forms")
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
@@ -188,6 +226,7 @@ def forecast_html(data) -> str:
             + table(["target", "C (FLOP)", "N", "D", "decades beyond the largest run", "loss (nats/token)",
                      f"{level} interval", "± (half-width)"], rows, table_id="forecast-targets",
                     numeric=(1, 2, 3, 4, 5, 6, 7)))
+    body += _held_out_html(section)
     comp_rows = [[tcell(label), ncell(t.flops)] + [ncell(s, pct(s, 1)) for s in shares(t).values()]
                  for label, t in zip(section.labels, section.shown)]
     body += ("<h3>What the interval is made of (share of its variance)</h3>"
@@ -207,10 +246,31 @@ def forecast_html(data) -> str:
     return f'<section id="forecast">{head}{body}</section>'
 
 
+def _held_out_html(section: ForecastSection) -> str:
+    """The held-out runs against their forecast, or nothing when no run was held out."""
+    if not section.held_out:
+        return ""
+    level = f"{section.result.level:.0%}"
+    inside = sum(h.inside for h in section.held_out)
+    rows = [[tcell(h.run), ncell(t.n_params), ncell(t.n_tokens), ncell(t.flops),
+             ncell(t.extrapolation_decades, f"{t.extrapolation_decades:.2f}"), ncell(t.loss.estimate),
+             f'<td class="num">{interval(t.loss.lo, t.loss.hi)}</td>', ncell(h.loss),
+             ncell(h.rel_error, f"{100 * h.rel_error:+.2f} %"), tcell("yes" if h.inside else "no")]
+            for h in section.held_out for t in (h.forecast,)]
+    return (f"<h3>Held-out runs: the forecast against the truth</h3><p>{len(section.held_out)} run(s) marked "
+            "<code>held_out</code> were trained but left out of every fit above; each is forecast at its own N and D "
+            f"like any target and set against the loss it reached: {inside} of {len(section.held_out)} inside the "
+            f"{level} interval. Error is (forecast − actual) / actual loss.</p>"
+            + table(["run", "N", "D", "C (FLOP)", "decades beyond the largest fitted run", "forecast loss",
+                     f"{level} interval", "actual loss", "error", "inside the interval"], rows,
+                    table_id="forecast-held-out", numeric=(1, 2, 3, 4, 5, 6, 7, 8)))
+
+
 # --- the figure -------------------------------------------------------------------------------------------------
 def forecast_figure(runs, law, section: ForecastSection, *, colors=None):
     """Loss against compute: the runs, the fitted law's compute-optimal frontier (when it has one), and the
-    forecast's interval band from the largest run on, with the shown targets as points with interval bars."""
+    forecast's interval band from the largest run on, with the shown targets as points with interval bars, and each
+    held-out run's actual loss beside the forecast at it."""
     colors = colors or size_colors(runs.n_params)
     band, shown = section.band, section.shown
     max_c = float(np.max(runs.flops))
@@ -239,6 +299,16 @@ def forecast_figure(runs, law, section: ForecastSection, *, colors=None):
         ax.errorbar(tc, est, yerr=err, fmt="*", color="crimson", mec="k", mew=0.5, ms=9, capsize=3, zorder=4,
                     label="forecast at the report's targets")
         losses += [t.loss.lo for t in shown] + [t.loss.hi for t in shown]
+        if section.held_out:
+            held = [h.forecast for h in section.held_out]
+            hc, hest = np.array([t.flops for t in held]), np.array([t.loss.estimate for t in held])
+            herr = [hest - np.array([t.loss.lo for t in held]), np.array([t.loss.hi for t in held]) - hest]
+            ax.errorbar(hc, hest, yerr=herr, fmt="o", color="darkorange", mec="k", mew=0.5, ms=5, capsize=3,
+                        zorder=4, label="forecast at the held-out runs")
+            truth = [h.loss for h in section.held_out]
+            ax.scatter(hc, truth, marker="D", s=36, facecolors="none", edgecolors="k", linewidths=1.2, zorder=5,
+                       label="held-out runs (actual loss)")
+            losses += [t.loss.lo for t in held] + [t.loss.hi for t in held] + truth
         ax.axvline(max_c, color="0.4", lw=0.8, ls=":", label="largest fitted run")
         log_axis(ax, "x")
         loss_axis(ax, losses)

@@ -33,8 +33,10 @@ def _section(ident: str, title: str, body: str, cls: str = "") -> str:
 
 def _summary(data) -> str:
     fit, runs = data.fit, data.runs
+    held = data.input.held_out
     text = (f"<p class=\"sub\">Source <code>{esc(data.input.source)}</code>: {len(runs)} runs fitted, "
-            f"{len(data.input.excluded)} excluded. Law <code>{esc(fit.law.name)}</code>: "
+            + (f"{len(held)} held out (forecast, not fitted), " if held is not None else "")
+            + f"{len(data.input.excluded)} excluded. Law <code>{esc(fit.law.name)}</code>: "
             f"<span class=\"formula\">{esc(fit.law.formula)}</span>.</p>")
     if data.optimal is not None:
         r = data.optimal.rows()[0]   # the budget nearest the data: the forecast to trust most
@@ -234,6 +236,17 @@ def _runs(data) -> str:
                      ncell(rel[i], pct(rel[i])), tcell("fitted")] + ([tcell(_other_text(runs.frame, i, other))]
                                                                     if other else []))
         classes.append("")
+    held = data.input.held_out
+    checks = data.forecast.held_out if data.forecast is not None else ()
+    for i, label in enumerate(() if held is None else run_labels(held)):
+        n, d, c, loss = held.n_params[i], held.n_tokens[i], held.flops[i], held.loss[i]
+        if checks:   # the error column holds the forecast's error at the run
+            status = [ncell(checks[i].rel_error, pct(checks[i].rel_error)), tcell("held out: the forecast's error")]
+        else:
+            status = [tcell(""), tcell("held out: not fitted")]
+        rows.append([tcell(label), ncell(n), ncell(d), ncell(c), ncell(loss), ncell(d / n, num(d / n, 3)), *status]
+                    + ([tcell(_other_text(held.frame, i, other))] if other else []))
+        classes.append("")
     for r in data.input.excluded.itertuples():
         tpp = r.n_tokens / r.n_params if r.n_params and r.n_tokens else None
         rows.append([tcell(r.run), ncell(r.n_params), ncell(r.n_tokens), ncell(r.flops), ncell(r.loss),
@@ -242,7 +255,8 @@ def _runs(data) -> str:
         classes.append("excluded")
     headers = ["run", "N", "D", "C (FLOP)", "loss", "tokens / param", "fit error", "status"] + (
         ["other columns"] if other else [])
-    body = (f"<p>{len(runs)} runs fitted and {len(data.input.excluded)} excluded (shaded, with the reason). "
+    body = (f"<p>{len(runs)} runs fitted, " + (f"{len(held)} held out, " if held is not None else "")
+            + f"and {len(data.input.excluded)} excluded (shaded, with the reason). "
             "Error is the fit's (predicted − actual) / actual loss.</p><div class=\"scroll\">"
             + table(headers, rows, table_id="runs-table", numeric=(1, 2, 3, 4, 5, 6), row_classes=classes)
             + "</div>")

@@ -3,7 +3,8 @@
 A report reads a runs file (CSV/Parquet/JSON, optional loss curves beside it) or a ladder directory (its SQLite run
 store: finished runs are fitted, failed or unfinished ones are listed as excluded with their status and error).
 Runs are also left out when they diverged (their final loss sits well above the lowest loss on their own curve),
-when the user names them (``exclude``), or when they are among the ``drop_highest`` highest-loss runs.
+when the user names them (``exclude``), or when they are among the ``drop_highest`` highest-loss runs. Runs marked
+``held_out`` are not fitted either: the forecast section predicts them from the others and compares (``held_out``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class ReportInput:
     source: str
     history: object = None   # a ladder's task evaluations (runs.history.EvalHistory), when it ran the task suite
     task_info: dict = field(default_factory=dict)   # task → (chance, number of items) of that suite
+    held_out: Runs | None = None   # runs marked held_out: forecast from the fitted runs, not fitted
 
     @property
     def n_total(self) -> int:
-        return len(self.runs) + len(self.excluded)
+        return len(self.runs) + len(self.excluded) + (0 if self.held_out is None else len(self.held_out))
 
 
 def run_labels(runs: Runs) -> np.ndarray:
@@ -110,19 +112,23 @@ def _from_directory(path: Path, curves) -> tuple[Runs, pd.DataFrame]:
     return _ladder(path)
 
 
-def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> ReportInput:
-    """Runs to fit and runs excluded (with reasons) from a runs file, a folder with runs.csv, or a ladder dir."""
-    history, task_info = None, {}
+def read_source(path, *, curves=None) -> tuple[Runs, pd.DataFrame]:
+    """Every run of a runs file, a folder with runs.csv, or a ladder directory (its finished runs), and the ladder's
+    unfinished runs as EXCLUDED_COLUMNS rows (none for a file)."""
     if isinstance(path, Runs):
-        runs, excluded, source = path, pd.DataFrame(columns=EXCLUDED_COLUMNS), path.source
-    else:
-        p = Path(path)
-        if p.is_dir():
-            runs, excluded = _from_directory(p, curves)
-            history, task_info = ladder_history(p)
-        else:
-            runs, excluded = load_runs(p, curves=curves), pd.DataFrame(columns=EXCLUDED_COLUMNS)
-        source = str(p)
+        return path, pd.DataFrame(columns=EXCLUDED_COLUMNS)
+    p = Path(path)
+    if p.is_dir():
+        return _from_directory(p, curves)
+    return load_runs(p, curves=curves), pd.DataFrame(columns=EXCLUDED_COLUMNS)
+
+
+def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> ReportInput:
+    """Runs to fit, runs held out, and runs excluded (with reasons) from a runs file, a folder with runs.csv, or a
+    ladder dir. Diverged and ``exclude``d runs leave either set; ``drop_highest`` counts fitted runs only."""
+    runs, excluded = read_source(path, curves=curves)
+    history, task_info = (None, {}) if isinstance(path, Runs) or not Path(path).is_dir() else ladder_history(path)
+    source = path.source if isinstance(path, Runs) else str(path)
     if not (isinstance(drop_highest, (int, np.integer)) and drop_highest >= 0):
         raise InputError(f"drop-highest must be a whole number ≥ 0, got {drop_highest!r}")
     parts = [excluded]
@@ -140,6 +146,8 @@ def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> Repor
         mask = np.isin(labels, wanted)
         parts.append(_excluded_rows(runs, mask, "excluded by the user (--exclude)"))
         runs = runs.subset(~mask, note=f"excluded {int(mask.sum())} run(s) by name")
+    held_out = runs.held_out_runs()
+    runs = runs.fitted()
     if drop_highest:
         dropped = runs.drop_highest_loss(drop_highest)  # refuses dropping every run
         parts.append(_excluded_rows(runs, runs.highest_loss(drop_highest),
@@ -147,4 +155,5 @@ def load_input(path, *, curves=None, drop_highest: int = 0, exclude=()) -> Repor
         runs = dropped
     parts = [p for p in parts if len(p)]
     excluded = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXCLUDED_COLUMNS)
-    return ReportInput(runs=runs, excluded=excluded, source=source, history=history, task_info=task_info)
+    return ReportInput(runs=runs, excluded=excluded, source=source, history=history, task_info=task_info,
+                       held_out=held_out)

@@ -31,6 +31,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "run_id": ("runid", "runname"),
     "seed": ("seed",),
     "weight": ("weight",),
+    "held_out": ("heldout", "holdout", "isheldout"),
 }
 WEAK_ALIASES: dict[str, tuple[str, ...]] = {"n_params": ("size",), "run_id": ("run", "name", "id")}
 TEXT_COLUMNS = ("run_id",)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from scalinglab.errors import InputError
 from scalinglab.runs.columns import ALIASES, resolve_columns
-from scalinglab.runs.table import FLOPS_PER_PARAM_TOKEN, NUMERIC_OPTIONAL, Runs
+from scalinglab.runs.table import BOOLEAN_OPTIONAL, FLOPS_PER_PARAM_TOKEN, NUMERIC_OPTIONAL, Runs
 
 __all__ = ["ALIASES", "load_runs", "read_table", "runs_from_frame"]
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -125,6 +125,30 @@ def _numeric(df: pd.DataFrame, col: str, canon: str, rows: np.ndarray, source: s
     return out
 
 
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _boolean(df: pd.DataFrame, col: str, canon: str, rows: np.ndarray, source: str) -> np.ndarray:
+    """A yes/no column: true/false, 1/0, yes/no (any case), or a boolean or 0/1 number; an empty cell is false."""
+    values = df[col].to_numpy()
+    out = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        if v is None or isinstance(v, (bool, np.bool_)):
+            out[i] = bool(v)
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            if v != v or v in (0, 1):   # NaN: a cell a JSON record left out
+                out[i] = v == 1
+                continue
+        elif isinstance(v, str) and v.strip().lower() in _TRUE + _FALSE:
+            out[i] = v.strip().lower() in _TRUE
+            continue
+        shown = repr(v) if isinstance(v, str) else str(v)
+        raise InputError(f"{canon} must be true/false, 1/0 or yes/no (empty: false), found {shown}", source=source,
+                         row=int(rows[i]), column=str(col))
+    return out
+
+
 def runs_from_frame(df: pd.DataFrame, source: str = "<table>", curves: pd.DataFrame | None = None,
                     columns: dict | None = None) -> Runs:
     """Validate a DataFrame of runs at the boundary and return a canonical ``Runs`` table.
@@ -153,6 +177,9 @@ def runs_from_frame(df: pd.DataFrame, source: str = "<table>", curves: pd.DataFr
     for canon in NUMERIC_OPTIONAL:
         if canon in mapping:
             out[canon] = _numeric(df, mapping[canon], canon, rows, source, positive=canon != "seed")
+    for canon in BOOLEAN_OPTIONAL:
+        if canon in mapping:
+            out[canon] = _boolean(df, mapping[canon], canon, rows, source)
     if "run_id" in mapping:
         out["run_id"] = df[mapping["run_id"]].astype(str).to_numpy()
         dup = out["run_id"].duplicated(keep="first").to_numpy()

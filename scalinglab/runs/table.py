@@ -1,9 +1,13 @@
 """The Runs table: one row per training run — the contract between measuring and fitting.
 
 Canonical columns: ``n_params`` (N), ``n_tokens`` (D), ``flops`` (C), ``loss`` (nats/token); optional ``unique_tokens``,
-``epochs``, ``run_id``, ``seed``, ``weight`` (a positive per-run weight in the fit objective); any other column is
-kept as-is, as metadata (``meta``, ``column(name)``). Per-run loss curves (for Chinchilla approach 1)
-live beside it in ``curves`` with columns ``run_id``, ``n_tokens``, ``loss``.
+``epochs``, ``run_id``, ``seed``, ``weight`` (a positive per-run weight in the fit objective), ``held_out`` (a run
+kept out of every fit, to check a forecast against its loss); any other column is kept as-is, as metadata (``meta``,
+``column(name)``). Per-run loss curves (for Chinchilla approach 1) live beside it in ``curves`` with columns
+``run_id``, ``n_tokens``, ``loss``.
+
+Held-out runs: ``held_out`` is the mask, ``fitted()`` the rows a fit uses and ``held_out_runs()`` the others. Every
+fit in ``scalinglab.laws`` fits ``fitted()`` of the table it is given, so a held-out run never moves a law.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scalinglab.runs.columns import ALIASES, WEAK_ALIASES, norm
 
 REQUIRED = ("n_params", "n_tokens", "flops", "loss")
 NUMERIC_OPTIONAL = ("unique_tokens", "epochs", "seed", "weight")
+BOOLEAN_OPTIONAL = ("held_out",)
 FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D: forward (2ND) + backward (4ND) matmul FLOPs (Kaplan et al. 2020, Sec. 2.1)
 
 
@@ -85,6 +90,30 @@ class Runs:
     def weight(self) -> np.ndarray | None:
         """Per-run weights in the fit objective (the ``weight`` column), or None when the table has none."""
         return self.frame["weight"].to_numpy(float) if "weight" in self.frame else None
+
+    @property
+    def held_out(self) -> np.ndarray:
+        """Mask of the runs marked held out (the ``held_out`` column); all False when the table has none."""
+        if "held_out" not in self.frame:
+            return np.zeros(len(self), bool)
+        return self.frame["held_out"].to_numpy(bool)
+
+    def fitted(self, see: str = "the held-out forecast") -> "Runs":
+        """The runs a fit uses: every run not marked held out (the table itself when none is), with a note naming
+        how many were held out and ``see``, where their forecast is shown."""
+        mask = self.held_out
+        if not mask.any():
+            return self
+        if mask.all():
+            raise InputError(f"all {len(self)} runs are marked held_out: none is left to fit", source=self.source)
+        k = int(mask.sum())
+        runs = "1 run marked held_out is" if k == 1 else f"{k} runs marked held_out are"
+        return self.subset(~mask, note=f"{runs} not fitted; see {see}")
+
+    def held_out_runs(self) -> "Runs | None":
+        """The runs marked held out, or None when there are none."""
+        mask = self.held_out
+        return self.subset(mask) if mask.any() else None
 
     @property
     def rows(self) -> np.ndarray:
