@@ -94,7 +94,7 @@ def test_demo_with_the_real_trainer(tmp_path, capsys):
             assert run.metrics["tokens_per_s"] > 0 and run.metrics["mfu"] > 0
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "forecast", "medium", "large"])
+@pytest.mark.parametrize("name", ["wsd", "tiny", "small", "forecast", "medium", "large"])
 def test_no_preset_run_repeats_the_default_corpus(name):
     """Every run of every demo ladder sees each training token at most once: a repeated-data run would mix the
     data-constrained regime (Muennighoff et al. 2023) into a law fitted as if data were unlimited."""
@@ -107,10 +107,26 @@ def test_no_preset_run_repeats_the_default_corpus(name):
     assert longest.n_tokens <= train_tokens, f"{longest.run_id} needs {longest.n_tokens:,} of {train_tokens:,}"
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "forecast", "medium", "large"])
+@pytest.mark.parametrize("name", ["wsd", "tiny", "small", "forecast", "medium", "large"])
 def test_presets_keep_runs_inside_their_tokens_per_parameter_window(name):
     from scalinglab.demo.presets import get_preset
 
     preset = get_preset(name)
-    ratios = [s.tokens_per_param for s in preset.specs()]
+    ratios = [s.tokens_per_param for s in preset.specs() if s.role != "stable" and not s.held_out]
     assert min(ratios) >= preset.min_tokens_per_param > 0 and max(ratios) <= preset.max_tokens_per_param
+
+
+def test_the_default_wsd_preset_is_a_ladder_worth_fitting():
+    """Issue 15's design goals for the default demo: >= 30 (N, D) points over >= 2 decades of compute, each size's
+    stable phase trained once, and one held-out run beyond the largest fitted compute."""
+    from scalinglab.demo.presets import get_preset
+
+    specs = get_preset("wsd").specs()
+    points = [s for s in specs if s.role == "branch" and not s.held_out]
+    held = [s for s in specs if s.held_out]
+    stables = [s for s in specs if s.role == "stable"]
+    flops = [6 * s.n_params * s.n_tokens for s in points]
+    assert len(points) >= 30 and max(flops) / min(flops) >= 100
+    assert len(held) == 1 and 6 * held[0].n_params * held[0].n_tokens > 2 * max(flops)
+    assert len(stables) == len({s.parent for s in points}) + 1  # one per size, and the held-out run's own
+    assert sum(s.spent_flops for s in points) < 0.75 * sum(s.flops_full for s in points)

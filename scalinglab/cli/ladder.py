@@ -25,7 +25,8 @@ _DESIGN = typer.Option("isoflop", "--design", help="grid (sizes × tokens-per-pa
                                                    "chinchilla (sizes × multiples of 20 tokens/param) or wsd "
                                                    "(cooldown branches of one stable run per size: --budgets, or "
                                                    "--sizes with --tokens-per-param)")
-_PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: tiny, small, forecast, medium, large")
+_PRESET = typer.Option(None, "--preset", help="a demo ladder instead of a design: wsd, tiny, small, forecast, "
+                                            "medium, large")
 _SIZES = typer.Option(None, "--sizes", help="model sizes N (total params): '5e4,1e5,2e5' or log-spaced 'lo:hi:count'")
 _TPP = typer.Option(None, "--tokens-per-param", help="grid design: D/N ratios (default 10,20,40); isoflop design: "
                                                   "the one ratio its sizes centre on (default 20)")
@@ -289,11 +290,12 @@ def export_cmd(ladder_dir: Path = typer.Argument(..., help="ladder directory"),
     print(f"wrote {runs_path}, {curves_path}{extra}")
 
 
-_PRESET_HELP = ("tiny (≈2 min, a smoke test), small (default, ≈6 min), forecast (≈15 min), medium (≈40 min), "
+_PRESET_HELP = ("wsd (default, ≈10 min: WSD cooldowns, 40 points over 2.4 decades and a held-out run), tiny (≈2 min, "
+                "a smoke test), small (≈4 min, the isoFLOP ladder), forecast (≈15 min), medium (≈40 min), "
                 "large (≈75 min) on 2 idle cores")
 
 
-def demo_cmd(preset: str = typer.Option("small", "--preset", help=_PRESET_HELP),
+def demo_cmd(preset: str = typer.Option("wsd", "--preset", help=_PRESET_HELP),
              out: Path = typer.Option(None, "--out", help="results folder (default: results/demo-<preset>)"),
              jobs: int = _JOBS, threads: int = _THREADS,
              trainer: str = typer.Option("torch", "--trainer", help="torch, or synthetic for a seconds-long dry run"),

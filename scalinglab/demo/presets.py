@@ -65,6 +65,7 @@ up. Not measured end to end. ``scalinglab ladder plan --preset NAME`` prints the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from scalinglab.errors import InputError
@@ -85,8 +86,26 @@ class Preset:
     max_tokens: float = float("inf")  # runs that would train on more tokens are left out
     caveat: str = ""
     forecast_budgets: tuple[float, ...] = (1e13, 1e15, 1e18, 1e21)
+    # design "wsd": one stable run per size in ``sizes``, cooled down at every budget inside the window
+    # (``scalinglab.ladder.wsd``); ``held_out``: (size, tokens per parameter) of runs trained but not fitted, whose
+    # forecast the report sets against their loss
+    design: str = "isoflop"
+    sizes: tuple[float, ...] = ()
+    held_out: tuple[tuple[float, float], ...] = ()
 
     def specs(self) -> list[RunSpec]:
+        if self.design == "wsd":
+            from scalinglab.ladder.wsd import wsd
+
+            ctx = self.settings.shape_context()
+            specs = wsd(ctx, budgets=self.budgets, sizes=self.sizes, seed=self.settings.seed,
+                        min_tokens_per_param=self.min_tokens_per_param,
+                        max_tokens_per_param=self.max_tokens_per_param, max_tokens=self.max_tokens)
+            for size, ratio in self.held_out:
+                specs += [dataclasses.replace(s, held_out=True) if s.role == "branch" else s
+                          for s in wsd(ctx, sizes=[size], tokens_per_param=[ratio], seed=self.settings.seed,
+                                       max_tokens=self.max_tokens)]
+            return specs
         specs = isoflop(self.budgets, points=self.points, span=self.span, ctx=self.settings.shape_context(),
                         seed=self.settings.seed, center_tokens_per_param=self.center_tokens_per_param,
                         min_tokens_per_param=self.min_tokens_per_param,
@@ -100,6 +119,12 @@ MAX_TOKENS_PER_PARAM = 4 * CENTER
 # Just under the default corpus's training split (40.2M byte tokens; tests/test_demo.py checks every preset against
 # the corpus itself): a longer run would see some text twice, and the law would mix in the data-constrained regime.
 DEFAULT_CORPUS_TOKENS = 40e6
+
+
+# The WSD preset's grid: budgets a factor √2 apart over 2.4 decades; sizes (total parameters) the two-layer shapes
+# from 10k to 68k and the 27k three-layer one, each cooled down at every budget inside 15-160 tokens per parameter.
+WSD_BUDGETS = tuple(float(1.25e10 * 2 ** (k / 2)) for k in range(17))
+WSD_SIZES = (1e4, 2e4, 2.7e4, 3.3e4, 4.9e4, 6.8e4)
 
 
 def _settings(evals: int, eval_tokens: int) -> LadderSettings:
@@ -116,7 +141,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            settings=_settings(evals=4, eval_tokens=16384),
            caveat="tiny is a smoke test: 8 runs of 10k-20k parameters over 0.8 decades of compute check the "
                   "pipeline but cannot pin five law parameters; use the default preset for numbers"),
-    # 1.5 decades, 4 budgets × 4 sizes: the default
+    # 2.4 decades, 6 sizes' WSD stable phases cooled down at 17 budgets: 40 points, plus one held-out run: the default
+    Preset("wsd", budgets=WSD_BUDGETS, points=0, span=1.0, design="wsd", sizes=WSD_SIZES, held_out=((1.43e5, 60.0),),
+           min_tokens_per_param=15.0, max_tokens_per_param=160.0, max_tokens=DEFAULT_CORPUS_TOKENS,
+           expected_minutes=10, settings=_settings(evals=5, eval_tokens=32768)),
+    # 1.5 decades, 4 budgets × 4 sizes: the default before the WSD ladder
     Preset("small", budgets=(5e10, 1.6e11, 5e11, 1.6e12), points=5, span=3.0, center_tokens_per_param=CENTER,
            min_tokens_per_param=MIN_TOKENS_PER_PARAM, max_tokens_per_param=MAX_TOKENS_PER_PARAM,
            expected_minutes=6,
