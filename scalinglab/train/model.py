@@ -15,56 +15,80 @@ from scalinglab.train.config import ModelConfig
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding (Su et al. 2021, "RoFormer"), applied to queries and keys.
+    """Rotary position embedding (Su et al. 2021, "RoFormer") of the queries and keys in a fused (B, T, 3, H,
+    head_dim) projection.
 
     Each adjacent pair (x₂ᵢ, x₂ᵢ₊₁) of a head is rotated by the angle t·θᵢ: one complex multiply by e^{i·t·θᵢ}
-    instead of slicing, four multiplies and a stack (a single kernel forward and backward; at the ladder's sizes
-    the slicing version spent ~8 % of a training step in rotary's many small kernels)."""
+    instead of slicing, four multiplies and a stack. The values' phase is exactly 1, so one multiply covers the
+    whole projection and leaves them bit for bit as they were: slicing out queries and keys instead cost a zero-fill,
+    a copy and an add in every backward (at the ladder's sizes rotary's small kernels were ~8 % of a step)."""
 
     def __init__(self, head_dim: int, seq_len: int, base: float):
         super().__init__()
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
         angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), inv_freq)
-        self.register_buffer("phase", torch.polar(torch.ones_like(angles), angles).to(torch.complex64),
-                             persistent=False)
+        phase = torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
+        values = torch.ones_like(phase)
+        self.register_buffer("phase", torch.stack((phase, phase, values), dim=1).unsqueeze(2), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., T, head_dim)
-        t, dtype = x.shape[-2], x.dtype
-        pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # bf16 has no complex type
+    def forward(self, qkv: torch.Tensor) -> torch.Tensor:  # qkv: (B, T, 3, H, head_dim)
+        t, dtype = qkv.shape[1], qkv.dtype
+        pairs = torch.view_as_complex(qkv.float().unflatten(-1, (-1, 2)))  # bf16 has no complex type
         return torch.view_as_real(pairs * self.phase[:t]).flatten(-2).to(dtype)
 
 
 class _CausalAttentionCPU(torch.autograd.Function):
     """Causal softmax attention of (B, H, T, head_dim) queries, keys and values as explicit batched matmuls.
 
-    With heads narrower than 16 floats, CPU ``scaled_dot_product_attention`` runs ~1.6x slower forward and backward
-    than this (benchmarks/train_speed.py's 15k model, head_dim 8). Every product is ordered so that the narrow
-    head_dim is a row count (``vᵀ·pᵀ`` rather than ``p·v``), where the CPU's matmul runs ~4x faster, and the
-    softmax and its gradient overwrite their inputs, keeping one (B·H, T, T) buffer live per pass."""
+    With heads narrower than 16 floats, CPU ``scaled_dot_product_attention`` is ~1.8x slower forward and backward
+    than this (head_dim 8, the 15k model of benchmarks/train_speed.py). Three choices make the difference:
+    - every product is ordered so that the narrow head_dim is a row count (``vᵀ·pᵀ`` rather than ``p·v``), where
+      the CPU's matmul runs ~4x faster, so outputs and gradients come out transposed, (B·H, head_dim, T);
+    - the queries' first half sees only the keys' first half, so a quarter of the (T, T) weights, all masked,
+      is never computed;
+    - the softmax and its gradient overwrite their inputs."""
 
     @staticmethod
     def forward(ctx, q, k, v):
         b, h, t, d = q.shape
         q, k, v = (x.reshape(b * h, t, d) for x in (q, k, v))
-        scale = 1.0 / math.sqrt(d)
-        p = torch.baddbmm(_causal_mask(t, q.dtype), q, k.transpose(1, 2), alpha=scale)
-        torch._softmax(p, -1, False, out=p)
-        y_t = torch.bmm(v.transpose(1, 2), p.transpose(1, 2))  # (B·H, d, T)
-        ctx.save_for_backward(q, k, v, p)
+        scale, mask = 1.0 / math.sqrt(d), _causal_mask(t, q.dtype)
+        y_t, weights = q.new_empty(b * h, d, t), []
+        for rows in _query_blocks(t):
+            keys = slice(0, rows.stop)
+            p = torch.baddbmm(mask[rows, keys], q[:, rows], k[:, keys].transpose(1, 2), alpha=scale)
+            torch._softmax(p, -1, False, out=p)
+            y_t[:, :, rows] = torch.bmm(v[:, keys].transpose(1, 2), p.transpose(1, 2))
+            weights.append(p)
+        ctx.save_for_backward(q, k, v, *weights)
         ctx.scale = scale
         return y_t.transpose(1, 2).unflatten(0, (b, h))
 
     @staticmethod
     def backward(ctx, grad_y):
-        q, k, v, p = ctx.saved_tensors
+        q, k, v, *weights = ctx.saved_tensors
         b, h, t, d = grad_y.shape
         g = grad_y.reshape(b * h, t, d)
-        grad_v_t = torch.bmm(g.transpose(1, 2), p)
-        ds = torch.bmm(g, v.transpose(1, 2))
-        torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
-        grad_q_t = torch.bmm(k.transpose(1, 2), ds.transpose(1, 2)).mul_(ctx.scale)
-        grad_k_t = torch.bmm(q.transpose(1, 2), ds).mul_(ctx.scale)
+        grad_q_t, grad_k_t, grad_v_t = q.new_empty(b * h, d, t), None, None
+        for rows, p in reversed(list(zip(_query_blocks(t), weights))):  # the last block sees every key: first
+            keys = slice(0, rows.stop)
+            ds = torch.bmm(g[:, rows], v[:, keys].transpose(1, 2))
+            torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
+            grad_q_t[:, :, rows] = torch.bmm(k[:, keys].transpose(1, 2), ds.transpose(1, 2))
+            part_k, part_v = torch.bmm(q[:, rows].transpose(1, 2), ds), torch.bmm(g[:, rows].transpose(1, 2), p)
+            if grad_k_t is None:
+                grad_k_t, grad_v_t = part_k, part_v
+            else:
+                grad_k_t[:, :, keys] += part_k
+                grad_v_t[:, :, keys] += part_v
+        grad_q_t.mul_(ctx.scale)
+        grad_k_t.mul_(ctx.scale)
         return tuple(x.transpose(1, 2).unflatten(0, (b, h)) for x in (grad_q_t, grad_k_t, grad_v_t))
+
+
+def _query_blocks(t: int) -> list[slice]:
+    """The queries in two halves (one block for a single position)."""
+    return [slice(0, t // 2), slice(t // 2, t)] if t > 1 else [slice(0, t)]
 
 
 _MASKS: dict[tuple[int, torch.dtype], torch.Tensor] = {}
@@ -95,11 +119,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv
+        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim)
         if self.rotary is not None:
-            q, k = self.rotary(qkv[:2])  # queries and keys in one call: half the small kernels
-        y = causal_attention(q, k, v)
+            qkv = self.rotary(qkv)
+        y = causal_attention(*qkv.permute(2, 0, 3, 1, 4))
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
