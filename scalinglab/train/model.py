@@ -20,16 +20,18 @@ class Rotary(nn.Module):
 
     Each adjacent pair (x₂ᵢ, x₂ᵢ₊₁) of a head is rotated by the angle t·θᵢ: one complex multiply by e^{i·t·θᵢ}
     instead of slicing, four multiplies and a stack. The values' phase is exactly 1, so one multiply covers the
-    whole projection and leaves them bit for bit as they were: slicing out queries and keys instead cost a zero-fill,
-    a copy and an add in every backward (at the ladder's sizes rotary's small kernels were ~8 % of a step)."""
+    whole projection and leaves them bit for bit as they were (slicing out queries and keys instead cost a
+    zero-fill, a copy and an add in every backward). The phases are stored for every head rather than broadcast
+    over them: the multiply's inner loop then runs over all of a position's 3·d_model/2 pairs instead of one head's
+    head_dim/2, 3-7x faster on a CPU at the ladder's sizes."""
 
-    def __init__(self, head_dim: int, seq_len: int, base: float):
+    def __init__(self, n_head: int, head_dim: int, seq_len: int, base: float):
         super().__init__()
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
         angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), inv_freq)
         phase = torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
-        values = torch.ones_like(phase)
-        self.register_buffer("phase", torch.stack((phase, phase, values), dim=1).unsqueeze(2), persistent=False)
+        phase = torch.stack((phase, phase, torch.ones_like(phase)), dim=1)  # queries, keys, values
+        self.register_buffer("phase", phase.unsqueeze(2).repeat(1, 1, n_head, 1), persistent=False)
 
     def forward(self, qkv: torch.Tensor) -> torch.Tensor:  # qkv: (B, T, 3, H, head_dim)
         t, dtype = qkv.shape[1], qkv.dtype
@@ -115,7 +117,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # one fused matmul for Q, K and V
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.rotary = Rotary(cfg.head_dim, cfg.seq_len, cfg.rope_base) if cfg.positions == "rotary" else None
+        self.rotary = Rotary(cfg.n_head, cfg.head_dim, cfg.seq_len, cfg.rope_base) if cfg.positions == "rotary" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
