@@ -40,22 +40,25 @@ class Rotary(nn.Module):
 
 
 class _CausalAttentionCPU(torch.autograd.Function):
-    """Causal softmax attention of (B, H, T, head_dim) queries, keys and values as explicit batched matmuls.
+    """Causal softmax attention of a fused (B, T, 3, H, head_dim) projection as explicit batched matmuls; returns
+    (B, T, H·head_dim).
 
     With heads narrower than 16 floats, CPU ``scaled_dot_product_attention`` is ~1.8x slower forward and backward
-    than this (head_dim 8, the 15k model of benchmarks/train_speed.py). Three choices make the difference:
+    than this (head_dim 8, the 15k model of benchmarks/train_speed.py). What makes the difference:
     - every product is ordered so that the narrow head_dim is a row count (``vᵀ·pᵀ`` rather than ``p·v``), where
       the CPU's matmul runs ~4x faster, so outputs and gradients come out transposed, (B·H, head_dim, T);
     - the queries' first half sees only the keys' first half, so a quarter of the (T, T) weights, all masked,
       is never computed;
-    - the softmax and its gradient overwrite their inputs."""
+    - the softmax and its gradient overwrite their inputs;
+    - queries, keys and values come in and their gradients go out as one tensor in the projection's layout, one
+      copy each way instead of an unbind, a stack and copies per tensor."""
 
     @staticmethod
-    def forward(ctx, q, k, v):
-        b, h, t, d = q.shape
-        q, k, v = (x.reshape(b * h, t, d) for x in (q, k, v))
-        scale, mask = 1.0 / math.sqrt(d), _causal_mask(t, q.dtype)
-        y_t, weights = q.new_empty(b * h, d, t), []
+    def forward(ctx, qkv):
+        b, t, _, h, d = qkv.shape
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, b * h, t, d)
+        scale, mask = 1.0 / math.sqrt(d), _causal_mask(t, qkv.dtype)
+        y_t, weights = qkv.new_empty(b * h, d, t), []
         for rows in _query_blocks(t):
             keys = slice(0, rows.stop)
             p = torch.baddbmm(mask[rows, keys], q[:, rows], k[:, keys].transpose(1, 2), alpha=scale)
@@ -64,28 +67,29 @@ class _CausalAttentionCPU(torch.autograd.Function):
             weights.append(p)
         ctx.save_for_backward(q, k, v, *weights)
         ctx.scale = scale
-        return y_t.transpose(1, 2).unflatten(0, (b, h))
+        return y_t.view(b, h, d, t).permute(0, 3, 1, 2).reshape(b, t, h * d)
 
     @staticmethod
     def backward(ctx, grad_y):
         q, k, v, *weights = ctx.saved_tensors
-        b, h, t, d = grad_y.shape
-        g = grad_y.reshape(b * h, t, d)
-        grad_q_t, grad_k_t, grad_v_t = q.new_empty(b * h, d, t), None, None
-        for rows, p in reversed(list(zip(_query_blocks(t), weights))):  # the last block sees every key: first
+        n, t, d = q.shape
+        b = grad_y.shape[0]
+        g = grad_y.view(b, t, n // b, d).transpose(1, 2).reshape(n, t, d)
+        grads_t = q.new_empty(3, n, d, t)
+        grad_q_t, grad_k_t, grad_v_t = grads_t
+        for i, (rows, p) in enumerate(reversed(list(zip(_query_blocks(t), weights)))):  # the block of all keys first
             keys = slice(0, rows.stop)
             ds = torch.bmm(g[:, rows], v[:, keys].transpose(1, 2))
             torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
             grad_q_t[:, :, rows] = torch.bmm(k[:, keys].transpose(1, 2), ds.transpose(1, 2))
-            part_k, part_v = torch.bmm(q[:, rows].transpose(1, 2), ds), torch.bmm(g[:, rows].transpose(1, 2), p)
-            if grad_k_t is None:
-                grad_k_t, grad_v_t = part_k, part_v
+            if i == 0:
+                torch.bmm(q[:, rows].transpose(1, 2), ds, out=grad_k_t)
+                torch.bmm(g[:, rows].transpose(1, 2), p, out=grad_v_t)
             else:
-                grad_k_t[:, :, keys] += part_k
-                grad_v_t[:, :, keys] += part_v
-        grad_q_t.mul_(ctx.scale)
-        grad_k_t.mul_(ctx.scale)
-        return tuple(x.transpose(1, 2).unflatten(0, (b, h)) for x in (grad_q_t, grad_k_t, grad_v_t))
+                grad_k_t[:, :, keys] += torch.bmm(q[:, rows].transpose(1, 2), ds)
+                grad_v_t[:, :, keys] += torch.bmm(g[:, rows].transpose(1, 2), p)
+        grads_t[:2].mul_(ctx.scale)
+        return grads_t.view(3, b, n // b, d, t).permute(1, 4, 0, 2, 3).contiguous()  # (B, T, 3, H, head_dim)
 
 
 def _query_blocks(t: int) -> list[slice]:
@@ -103,12 +107,15 @@ def _causal_mask(t: int, dtype: torch.dtype) -> torch.Tensor:
     return _MASKS[t, dtype]
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Causal attention over (B, H, T, head_dim): ``scaled_dot_product_attention`` (flash on CUDA), except for
-    narrow heads on a CPU, where explicit matmuls are faster (``_CausalAttentionCPU``)."""
-    if q.device.type == "cpu" and q.shape[-1] < 16:
-        return _CausalAttentionCPU.apply(q, k, v)
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+def causal_attention(qkv: torch.Tensor) -> torch.Tensor:
+    """Causal attention of a fused (B, T, 3, H, head_dim) projection, (B, T, H·head_dim) out:
+    ``scaled_dot_product_attention`` (flash on CUDA), except for narrow heads on a CPU, where explicit matmuls are
+    faster (``_CausalAttentionCPU``)."""
+    if qkv.device.type == "cpu" and qkv.shape[-1] < 16:
+        return _CausalAttentionCPU.apply(qkv)
+    b, t, _, h, d = qkv.shape
+    y = F.scaled_dot_product_attention(*qkv.permute(2, 0, 3, 1, 4), is_causal=True)
+    return y.transpose(1, 2).reshape(b, t, h * d)
 
 
 class CausalSelfAttention(nn.Module):
@@ -117,15 +124,15 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # one fused matmul for Q, K and V
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.rotary = Rotary(cfg.n_head, cfg.head_dim, cfg.seq_len, cfg.rope_base) if cfg.positions == "rotary" else None
+        rotary = cfg.positions == "rotary"
+        self.rotary = Rotary(cfg.n_head, cfg.head_dim, cfg.seq_len, cfg.rope_base) if rotary else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
+        b, t, _ = x.shape
         qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim)
         if self.rotary is not None:
             qkv = self.rotary(qkv)
-        y = causal_attention(*qkv.permute(2, 0, 3, 1, 4))
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+        return self.proj(causal_attention(qkv))
 
 
 class MLP(nn.Module):
