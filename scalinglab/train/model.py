@@ -1,6 +1,7 @@
-"""The GPT: pre-LayerNorm blocks, causal attention via ``scaled_dot_product_attention``, GELU MLP, tied
-embeddings, learned or rotary positions. Its parameter and FLOP counts are derived in
-``scalinglab.train.accounting`` and tested against ``FlopCounterMode``.
+"""The GPT: pre-LayerNorm blocks, causal attention (``scaled_dot_product_attention``; on a CPU, explicit matmuls for
+heads narrower than 16), GELU MLP, tied embeddings, learned or rotary positions. Its parameter and FLOP counts are
+derived in ``scalinglab.train.accounting`` and tested against ``FlopCounterMode``; ``tests/test_train_model.py``
+checks the CPU attention and rotary paths against the textbook formulas.
 """
 
 from __future__ import annotations
