@@ -63,7 +63,7 @@ class _CausalAttentionCPU(torch.autograd.Function):
         for rows in _query_blocks(t):
             keys = slice(0, rows.stop)
             p = torch.baddbmm(mask[rows, keys], q[:, rows], k[:, keys].transpose(1, 2), alpha=scale)
-            torch._softmax(p, -1, False, out=p)
+            torch._softmax(p, -1, False, out=p)  # in place: the out= form that torch.softmax lacks
             y_t[:, :, rows] = torch.bmm(v[:, keys].transpose(1, 2), p.transpose(1, 2))
             weights.append(p)
         ctx.save_for_backward(q, k, v, *weights)
@@ -78,7 +78,8 @@ class _CausalAttentionCPU(torch.autograd.Function):
         g = grad_y.view(b, t, n // b, d).transpose(1, 2).reshape(n, t, d)
         grads_t = q.new_empty(3, n, d, t)
         grad_q_t, grad_k_t, grad_v_t = grads_t
-        for i, (rows, p) in enumerate(reversed(list(zip(_query_blocks(t), weights)))):  # the block of all keys first
+        # The last block of queries sees every key: it writes the key and value gradients whole, the others add.
+        for i, (rows, p) in enumerate(reversed(list(zip(_query_blocks(t), weights)))):
             keys = slice(0, rows.stop)
             ds = torch.bmm(g[:, rows], v[:, keys].transpose(1, 2))
             torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
