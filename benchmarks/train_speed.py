@@ -16,12 +16,18 @@ of this one process (see ``timed_run``), started in turn, never two at once.
 
 With ``--quality-tpp R`` it instead trains the 15k model for R tokens per parameter (the demo's rules: batch,
 learning rate, cosine schedule, evaluations) with both trainers at seeds 0 and 1 and prints the final held-out
-losses: our change of the loss at a fixed seed against the seed-to-seed spread (the noise floor, ≈ 0.3 %).
+losses: our change of the loss at a fixed seed against the seed-to-seed spread (the noise floor, 1-4 % at R = 20).
 
-Measured (2026-12-01, 2 shared cores at load ~10, ``--rounds 5 --steps 60``), ours/baseline median [min-max]: 15k
-1.26x [1.16-1.47] train, 1.29x e2e; 50k 1.21x [0.53-2.59], 1.19x; 100k 1.07x [0.84-1.46], 1.07x.
-``--quality-tpp 20`` (404k tokens): ours/baseline −0.42 % (seed 0), −1.07 % (seed 1); seed 1 vs 0 −1.2 % (baseline),
-−1.8 % (ours): fused AdamW changes the bits, the final loss moves less than seeds do at this length.
+Measured (2026-12-02, 2 shared cores, one other process at nice 10, load ~1.7, ``--rounds 5 --steps 40``),
+ours/baseline median [min-max]: 15k 1.62x [1.14-1.71] train, 1.55x e2e (78K vs 50K tokens/s); 50k 1.13x
+[0.97-1.17], 1.03x; 100k 1.07x [0.99-1.30], 1.07x. A ``--rounds 3`` run just before: 15k 1.79x [1.49-1.91], 1.62x
+e2e; 50k 1.30x, 1.27x; 100k 1.13x, 1.12x. The 15k model's gain is the CPU attention for heads narrower than 16
+(``model._CausalAttentionCPU``; the commit before it, 8aaebef, measured 1.10x); the 50k and 100k models have
+32-wide heads, which stay on the CPU flash kernel (explicit matmuls measured no faster there), and their steps are
+~50 % weight matmuls already at 50-80 GFLOP/s, one core's fp32 peak being ~80.
+``--quality-tpp 20`` (404k tokens): ours/baseline −0.87 % (seed 0), −2.14 % (seed 1), seed 1 vs 0 −2.6 %
+(baseline), −3.8 % (ours); with ``--baseline-ref 8aaebef``, our attention change alone: +0.35 %, −1.45 %, seed noise
+−2.1 %. The bits change (fused AdamW; the attention's summation order), the final loss moves less than seeds do.
 
     .venv/bin/python benchmarks/train_speed.py [--rounds 7] [--steps 40] [--threads 1] [--baseline-ref REF]
     .venv/bin/python benchmarks/train_speed.py --quality-tpp 40

@@ -40,6 +40,21 @@ def test_full_flops_match_flop_counter_forward_backward(cfg):
     assert abs(full - measured) / measured < 0.02
 
 
+def test_narrow_heads_on_cpu_skip_the_masked_quarter_of_attention():
+    # head_dim 8 takes the model's explicit CPU attention, whose first half of queries never meets the second half
+    # of keys: a quarter of the QKᵀ and weights·V matmuls (all masked weights) is skipped, 3·T·d per layer and
+    # token of the 12·T·d that ``full`` counts forward and backward, as flash attention skips them on a GPU.
+    cfg = ModelConfig(n_layer=2, n_head=3, d_model=24, seq_len=128, positions="rotary")
+    torch.manual_seed(0)
+    model = GPT(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (2, cfg.seq_len))
+    with FlopCounterMode(display=False) as counter:
+        model(idx, idx).backward()
+    measured = counter.get_total_flops() / (2 * cfg.seq_len)
+    _, full = flops_per_token(cfg)
+    assert measured == pytest.approx(full - 3 * cfg.n_layer * cfg.seq_len * cfg.d_model, rel=1e-9)
+
+
 def test_six_n_is_six_times_non_embedding_params():
     cfg = SHAPES[0]
     six_n, full = flops_per_token(cfg)

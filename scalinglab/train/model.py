@@ -1,6 +1,7 @@
-"""The GPT: pre-LayerNorm blocks, causal attention via ``scaled_dot_product_attention``, GELU MLP, tied
-embeddings, learned or rotary positions. Its parameter and FLOP counts are derived in
-``scalinglab.train.accounting`` and tested against ``FlopCounterMode``.
+"""The GPT: pre-LayerNorm blocks, causal attention (``scaled_dot_product_attention``; on a CPU, explicit matmuls for
+heads narrower than 16), GELU MLP, tied embeddings, learned or rotary positions. Its parameter and FLOP counts are
+derived in ``scalinglab.train.accounting`` and tested against ``FlopCounterMode``; ``tests/test_train_model.py``
+checks the CPU attention and rotary paths against the textbook formulas.
 """
 
 from __future__ import annotations
@@ -15,23 +16,108 @@ from scalinglab.train.config import ModelConfig
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding (Su et al. 2021, "RoFormer"), applied to queries and keys.
+    """Rotary position embedding (Su et al. 2021, "RoFormer") of the queries and keys in a fused (B, T, 3, H,
+    head_dim) projection.
 
     Each adjacent pair (x₂ᵢ, x₂ᵢ₊₁) of a head is rotated by the angle t·θᵢ: one complex multiply by e^{i·t·θᵢ}
-    instead of slicing, four multiplies and a stack (a single kernel forward and backward; at the ladder's sizes
-    the slicing version spent ~8 % of a training step in rotary's many small kernels)."""
+    instead of slicing, four multiplies and a stack. The values' phase is exactly 1, so one multiply covers the
+    whole projection and leaves them bit for bit as they were (slicing out queries and keys instead cost a
+    zero-fill, a copy and an add in every backward). The phases are stored for every head rather than broadcast
+    over them: the multiply's inner loop then runs over all of a position's 3·d_model/2 pairs instead of one head's
+    head_dim/2, 3-7x faster on a CPU at the ladder's sizes."""
 
-    def __init__(self, head_dim: int, seq_len: int, base: float):
+    def __init__(self, n_head: int, head_dim: int, seq_len: int, base: float):
         super().__init__()
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
         angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), inv_freq)
-        self.register_buffer("phase", torch.polar(torch.ones_like(angles), angles).to(torch.complex64),
-                             persistent=False)
+        phase = torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
+        phase = torch.stack((phase, phase, torch.ones_like(phase)), dim=1)  # queries, keys, values
+        self.register_buffer("phase", phase.unsqueeze(2).repeat(1, 1, n_head, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., T, head_dim)
-        t, dtype = x.shape[-2], x.dtype
-        pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # bf16 has no complex type
+    def forward(self, qkv: torch.Tensor) -> torch.Tensor:  # qkv: (B, T, 3, H, head_dim)
+        t, dtype = qkv.shape[1], qkv.dtype
+        pairs = torch.view_as_complex(qkv.float().unflatten(-1, (-1, 2)))  # bf16 has no complex type
         return torch.view_as_real(pairs * self.phase[:t]).flatten(-2).to(dtype)
+
+
+class _CausalAttentionCPU(torch.autograd.Function):
+    """Causal softmax attention of a fused (B, T, 3, H, head_dim) projection as explicit batched matmuls; returns
+    (B, T, H·head_dim).
+
+    With heads narrower than 16 floats, CPU ``scaled_dot_product_attention`` is ~1.8x slower forward and backward
+    than this (head_dim 8, the 15k model of benchmarks/train_speed.py). What makes the difference:
+    - every product is ordered so that the narrow head_dim is a row count (``vᵀ·pᵀ`` rather than ``p·v``), where
+      the CPU's matmul runs ~4x faster, so outputs and gradients come out transposed, (B·H, head_dim, T);
+    - the queries' first half sees only the keys' first half, so a quarter of the (T, T) weights, all masked,
+      is never computed;
+    - the softmax and its gradient overwrite their inputs;
+    - queries, keys and values come in and their gradients go out as one tensor in the projection's layout, one
+      copy each way instead of an unbind, a stack and copies per tensor."""
+
+    @staticmethod
+    def forward(ctx, qkv):
+        b, t, _, h, d = qkv.shape
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, b * h, t, d)
+        scale, mask = 1.0 / math.sqrt(d), _causal_mask(t, qkv.dtype)
+        y_t, weights = qkv.new_empty(b * h, d, t), []
+        for rows in _query_blocks(t):
+            keys = slice(0, rows.stop)
+            p = torch.baddbmm(mask[rows, keys], q[:, rows], k[:, keys].transpose(1, 2), alpha=scale)
+            torch._softmax(p, -1, False, out=p)  # in place: the out= form that torch.softmax lacks
+            y_t[:, :, rows] = torch.bmm(v[:, keys].transpose(1, 2), p.transpose(1, 2))
+            weights.append(p)
+        ctx.save_for_backward(q, k, v, *weights)
+        ctx.scale = scale
+        return y_t.view(b, h, d, t).permute(0, 3, 1, 2).reshape(b, t, h * d)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        q, k, v, *weights = ctx.saved_tensors
+        n, t, d = q.shape
+        b = grad_y.shape[0]
+        g = grad_y.view(b, t, n // b, d).transpose(1, 2).reshape(n, t, d)
+        grads_t = q.new_empty(3, n, d, t)
+        grad_q_t, grad_k_t, grad_v_t = grads_t
+        # The last block of queries sees every key: it writes the key and value gradients whole, the others add.
+        for i, (rows, p) in enumerate(reversed(list(zip(_query_blocks(t), weights)))):
+            keys = slice(0, rows.stop)
+            ds = torch.bmm(g[:, rows], v[:, keys].transpose(1, 2))
+            torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
+            grad_q_t[:, :, rows] = torch.bmm(k[:, keys].transpose(1, 2), ds.transpose(1, 2))
+            if i == 0:
+                torch.bmm(q[:, rows].transpose(1, 2), ds, out=grad_k_t)
+                torch.bmm(g[:, rows].transpose(1, 2), p, out=grad_v_t)
+            else:
+                grad_k_t[:, :, keys] += torch.bmm(q[:, rows].transpose(1, 2), ds)
+                grad_v_t[:, :, keys] += torch.bmm(g[:, rows].transpose(1, 2), p)
+        grads_t[:2].mul_(ctx.scale)
+        return grads_t.view(3, b, n // b, d, t).permute(1, 4, 0, 2, 3).contiguous()  # (B, T, 3, H, head_dim)
+
+
+def _query_blocks(t: int) -> list[slice]:
+    """The queries in two halves (one block for a single position)."""
+    return [slice(0, t // 2), slice(t // 2, t)] if t > 1 else [slice(0, t)]
+
+
+_MASKS: dict[tuple[int, torch.dtype], torch.Tensor] = {}
+
+
+def _causal_mask(t: int, dtype: torch.dtype) -> torch.Tensor:
+    """The additive (T, T) causal mask: 0 on and below the diagonal, -inf above."""
+    if (t, dtype) not in _MASKS:
+        _MASKS[t, dtype] = torch.full((t, t), float("-inf"), dtype=dtype).triu(1)
+    return _MASKS[t, dtype]
+
+
+def causal_attention(qkv: torch.Tensor) -> torch.Tensor:
+    """Causal attention of a fused (B, T, 3, H, head_dim) projection, (B, T, H·head_dim) out:
+    ``scaled_dot_product_attention`` (flash on CUDA), except for narrow heads on a CPU, where explicit matmuls are
+    faster (``_CausalAttentionCPU``)."""
+    if qkv.device.type == "cpu" and qkv.shape[-1] < 16:
+        return _CausalAttentionCPU.apply(qkv)
+    b, t, _, h, d = qkv.shape
+    y = F.scaled_dot_product_attention(*qkv.permute(2, 0, 3, 1, 4), is_causal=True)
+    return y.transpose(1, 2).reshape(b, t, h * d)
 
 
 class CausalSelfAttention(nn.Module):
@@ -40,16 +126,15 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # one fused matmul for Q, K and V
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.rotary = Rotary(cfg.head_dim, cfg.seq_len, cfg.rope_base) if cfg.positions == "rotary" else None
+        rotary = cfg.positions == "rotary"
+        self.rotary = Rotary(cfg.n_head, cfg.head_dim, cfg.seq_len, cfg.rope_base) if rotary else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv
+        b, t, _ = x.shape
+        qkv = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim)
         if self.rotary is not None:
-            q, k = self.rotary(qkv[:2])  # queries and keys in one call: half the small kernels
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+            qkv = self.rotary(qkv)
+        return self.proj(causal_attention(qkv))
 
 
 class MLP(nn.Module):
