@@ -127,6 +127,6 @@ def test_the_default_wsd_preset_is_a_ladder_worth_fitting():
     stables = [s for s in specs if s.role == "stable"]
     flops = [6 * s.n_params * s.n_tokens for s in points]
     assert len(points) >= 30 and max(flops) / min(flops) >= 100
-    assert len(held) == 1 and 6 * held[0].n_params * held[0].n_tokens > 2 * max(flops)
+    assert len(held) == 1 and 6 * held[0].n_params * held[0].n_tokens > 1.5 * max(flops)
     assert len(stables) == len({s.parent for s in points}) + 1  # one per size, and the held-out run's own
     assert sum(s.spent_flops for s in points) < 0.75 * sum(s.flops_full for s in points)
