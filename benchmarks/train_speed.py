@@ -66,6 +66,8 @@ LADDER = ShapeContext(seq_len=128, positions="rotary")
 # name: (model, tokens per parameter of the demo run whose batch and evaluation share it copies)
 SIZES = {"15k": (LADDER.model_config(2, 24), 100.0), "50k": (LADDER.model_config(4, 32), 100.0),
          "100k": (LADDER.model_config(2, 64), 100.0),
+         # the wsd demo preset's shapes with 8-wide heads (its 49k and 90k sizes)
+         "39k": (LADDER.model_config(2, 40), 100.0), "76k": (LADDER.model_config(2, 56), 100.0),
          "0.6M": (ModelConfig(n_layer=3, n_head=4, d_model=128), 20.0),
          "2M": (ModelConfig(n_layer=3, n_head=4, d_model=240), 20.0)}
 DEMO_EVALS, DEMO_EVAL_TOKENS = 5, 32768  # the small preset's evaluation settings
