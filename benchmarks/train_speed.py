@@ -25,6 +25,9 @@ e2e; 50k 1.30x, 1.27x; 100k 1.13x, 1.12x. The 15k model's gain is the CPU attent
 (``model._CausalAttentionCPU``; the commit before it, 8aaebef, measured 1.10x); the 50k and 100k models have
 32-wide heads, which stay on the CPU flash kernel (explicit matmuls measured no faster there), and their steps are
 ~50 % weight matmuls already at 50-80 GFLOP/s, one core's fp32 peak being ~80.
+The wsd demo preset's shapes with 8-wide heads (2026-12-02, load ~2.5 with a forecast benchmark running,
+``--rounds 3 --steps 40 --sizes 39k,76k``): 39k (L2d40) 1.60x [1.21-1.70] train, 1.45x e2e (44.4K vs 27.1K
+tokens/s); 76k (L2d56) 1.66x [1.27-1.86], 1.67x e2e (30.6K vs 18.4K).
 ``--quality-tpp 20`` (404k tokens): ours/baseline −0.87 % (seed 0), −2.14 % (seed 1), seed 1 vs 0 −2.6 %
 (baseline), −3.8 % (ours); with ``--baseline-ref 8aaebef``, our attention change alone: +0.35 %, −1.45 %, seed noise
 −2.1 %. The bits change (fused AdamW; the attention's summation order), the final loss moves less than seeds do.
