@@ -45,10 +45,15 @@ def show_plan(specs, jobs: int, threads: int, console: Console, store=None, as_j
                           "total_flops_full": total_full, "est_wall_seconds": makespan, "jobs": jobs,
                           "threads": threads, "rate_flops_per_s": rate, "rate_source": source}, indent=2))
         return makespan
-    compute = [6.0 * s.n_params * s.n_tokens for s in specs]
+    # the (N, D) points the law is fitted on: not a WSD stable phase, not a held-out run
+    points = [s for s in specs if s.role != "stable" and not s.held_out] or list(specs)
+    compute = [6.0 * s.n_params * s.n_tokens for s in points]
+    held = [6.0 * s.n_params * s.n_tokens for s in specs if s.held_out]
     console.print(_plan_table(specs, seconds, f"{len(specs)} runs"))
     console.print(f"compute 6ND: {min(compute):.3g} … {max(compute):.3g} FLOPs "
-                  f"({_decades(compute):.1f} decades); full FLOPs in total {total_full:.3g}")
+                  f"({_decades(compute):.1f} decades) over {len(points)} fitted points"
+                  + (f", {len(held)} held-out run(s) at up to {max(held):.3g}" if held else "")
+                  + f"; full FLOPs in total {total_full:.3g}")
     console.print(f"estimated wall time: {duration(makespan)} with {jobs} job(s) × {threads} thread(s) "
                   f"(matmuls at {rate / 1e9:.1f} GFLOP/s per job: {source})")
     return makespan
