@@ -31,6 +31,10 @@ Measured (2 cores): `forecast`, seeds 0 / 1 / 2: +0.84 % / +0.49 % / +1.85 %, tr
 interval each time (seed 2, run after the selection rule and the interval were fixed, misses the 1.5 % goal; all
 three over-predict); `small`: +5.6 % / +5.4 % (inside). ``--preset forecast`` took 32 min on a quiet machine.
 See ``scalinglab/demo/presets.py`` for why the shorter ladder misses.
+`wsd` (2026-12-02; 10× run: 206k parameters on 25.9M tokens at the top budgets' best D/N = 115): seed 0 (the fresh
+clone's demo ladder) +1.87 %, inside [1.352, 1.490], law kaplan, the 10× run 27.4 min while the test suite shared
+the cores; seed 1 +2.30 %, inside [1.350, 1.549], law chinchilla (E at its bound 0), 33.7 min in all (ladder 8.5
+min) with CI sharing the cores. Seed 2 not run. Both over-predict, like the ladder's own backtest.
 """
 
 from __future__ import annotations
