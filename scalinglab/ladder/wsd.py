@@ -28,7 +28,8 @@ from collections import defaultdict
 
 from scalinglab.errors import InputError
 from scalinglab.ladder.design import (WSD_DECAY_FRACTION, WSD_WARMUP_FRACTION, RunSpec, ShapeContext, _counts,
-                                      _group_name, _positive_list, isoflop, make_spec, shape_for)
+                                      _group_name, _positive_list, _unique, isoflop, make_spec,
+                                      shape_for)
 
 
 def wsd(ctx: ShapeContext = ShapeContext(), *, budgets=None, sizes=None, tokens_per_param=None, points: int = 5,
@@ -72,7 +73,7 @@ def _budget_points(sizes, budgets, ctx, seed, lo, hi) -> list[RunSpec]:
             tokens = c / (6.0 * total)
             if lo * total <= tokens <= hi * total:
                 out.append(make_spec(_group_name("C", c), n_layer, d_model, tokens, ctx, seed))
-    out = list({s.run_id: s for s in out}.values())
+    out = _unique(out)
     if not out:
         raise InputError(f"no (size, budget) pair of the wsd grid lies inside the tokens-per-parameter window "
                          f"[{lo:g}, {hi:g}]; widen the window or move the budgets towards 6·N²·(tokens per parameter)")

@@ -117,13 +117,6 @@ def approach2(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8
 
 
 # --- approach 1 --------------------------------------------------------------------------------------------------
-def _branch_rows(runs: Runs) -> np.ndarray:
-    """Rows that are WSD cooldown branches (a ``parent`` column naming their stable phase)."""
-    if "parent" not in runs.frame:
-        return np.zeros(len(runs), bool)
-    return (runs.frame["parent"].fillna("").astype(str).str.len() > 0).to_numpy()
-
-
 def _envelope_curves(runs: Runs, rows: np.ndarray) -> tuple[list, list, list]:
     """(sizes, log-FLOPs/log-loss curves, ids) of the chosen rows. A plain run's curve is its own loss curve; the
     cooldown branches of one stable phase make one curve together, through their end points (each a cooled-down
@@ -131,7 +124,7 @@ def _envelope_curves(runs: Runs, rows: np.ndarray) -> tuple[list, list, list]:
     stable phase at constant learning rate, above what an annealed run reaches at the same D."""
     frame = runs.frame
     n_of = dict(zip(frame["run_id"].to_numpy(), runs.n_params))
-    branch = _branch_rows(runs)
+    branch = runs.branches
     sizes, curves, ids = [], [], []
     plain = set(frame["run_id"].to_numpy()[rows & ~branch])
     if runs.curves is not None and plain:
@@ -188,7 +181,7 @@ def loss_envelope(runs: Runs, run_mask: np.ndarray | None = None, n_grid: int = 
 
 def approach1(runs, *, n_resamples: int = 200, seed: int = 0, level: float = 0.8) -> ApproachResult:
     runs = load_runs(runs).fitted()
-    branches = _branch_rows(runs)
+    branches = runs.branches
     if "run_id" not in runs.frame or (runs.curves is None and not branches.any()):
         raise InputError("approach 1 needs per-run loss curves (run_id, n_tokens, loss) or WSD cooldown branches",
                          source=runs.source)

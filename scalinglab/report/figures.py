@@ -185,7 +185,7 @@ def cooldown_branches(runs) -> dict | None:
     frame = runs.frame
     if runs.curves is None or runs.curves.empty or not {"run_id", "parent", "branch_tokens"} <= set(frame):
         return None
-    branch = frame["parent"].fillna("").astype(str).str.len() > 0
+    branch = runs.branches
     if not branch.any():
         return None
     rows = frame[branch]

@@ -98,6 +98,14 @@ class Runs:
             return np.zeros(len(self), bool)
         return self.frame["held_out"].to_numpy(bool)
 
+    @property
+    def branches(self) -> np.ndarray:
+        """Mask of the WSD cooldown branches (a non-empty ``parent`` column naming their stable phase, as the
+        ladder's export writes it); all False when the table has none."""
+        if "parent" not in self.frame:
+            return np.zeros(len(self), bool)
+        return (self.frame["parent"].fillna("").astype(str).str.len() > 0).to_numpy()
+
     def fitted(self, see: str = "the held-out forecast") -> "Runs":
         """The runs a fit uses: every run not marked held out (the table itself when none is), with a note naming
         how many were held out and ``see``, where their forecast is shown."""
