@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from scalinglab.train.config import ModelConfig
+from scalinglab.train import model as model_module
 from scalinglab.train.model import GPT, Rotary, _CausalAttentionCPU, causal_attention
 
 
@@ -17,8 +18,13 @@ def _sdpa(qkv):
     return y.transpose(1, 2).reshape(b, t, h * d)
 
 
+@pytest.mark.parametrize("softmax", ["private", "public"])
 @pytest.mark.parametrize("shape", [(2, 128, 3, 8), (3, 7, 2, 4), (1, 1, 1, 8)], ids=["ladder", "odd-T", "T=1"])
-def test_explicit_cpu_attention_matches_sdpa_forward_and_backward(shape):
+def test_explicit_cpu_attention_matches_sdpa_forward_and_backward(shape, softmax, monkeypatch):
+    """Both in-place softmax implementations: torch's private kernels and the public fallback."""
+    monkeypatch.setattr(model_module, "_softmax_in_place", getattr(model_module, f"_{softmax}_softmax_in_place"))
+    monkeypatch.setattr(model_module, "_softmax_backward_in_place",
+                        getattr(model_module, f"_{softmax}_softmax_backward_in_place"))
     b, t, h, d = shape
     torch.manual_seed(0)
     qkv = torch.randn(b, t, 3, h, d, dtype=torch.float64, requires_grad=True)
@@ -29,6 +35,22 @@ def test_explicit_cpu_attention_matches_sdpa_forward_and_backward(shape):
     (got_grad,) = torch.autograd.grad(got, qkv, grad)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(got_grad, want_grad, rtol=0, atol=1e-12)
+
+
+def test_private_softmax_is_used_where_it_works_and_its_absence_falls_back(monkeypatch):
+    works = model_module._private_softmax_works()
+    assert (model_module._softmax_in_place is model_module._private_softmax_in_place) == works
+    if torch.__version__.startswith("2.13."):  # the version set-up pins has the kernels: the fast path is on
+        assert works
+    monkeypatch.delattr(torch, "_softmax")
+    assert not model_module._private_softmax_works()
+    monkeypatch.undo()
+
+    def changed_signature(*args, **kwargs):
+        raise TypeError("_softmax_backward_data() got an unexpected keyword argument 'grad_input'")
+
+    monkeypatch.setattr(torch, "_softmax_backward_data", changed_signature)
+    assert not model_module._private_softmax_works()
 
 
 def test_narrow_heads_on_cpu_take_the_explicit_path_and_wide_ones_sdpa():

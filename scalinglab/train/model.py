@@ -50,7 +50,8 @@ class _CausalAttentionCPU(torch.autograd.Function):
       the CPU's matmul runs ~4x faster, so outputs and gradients come out transposed, (B·H, head_dim, T);
     - the queries' first half sees only the keys' first half, so a quarter of the (T, T) weights, all masked,
       is never computed;
-    - the softmax and its gradient overwrite their inputs;
+    - the softmax and its gradient overwrite their inputs (torch's private out= kernels where this torch has them,
+      ``_private_softmax_works``);
     - queries, keys and values come in and their gradients go out as one tensor in the projection's layout, one
       copy each way instead of an unbind, a stack and copies per tensor."""
 
@@ -63,7 +64,7 @@ class _CausalAttentionCPU(torch.autograd.Function):
         for rows in _query_blocks(t):
             keys = slice(0, rows.stop)
             p = torch.baddbmm(mask[rows, keys], q[:, rows], k[:, keys].transpose(1, 2), alpha=scale)
-            torch._softmax(p, -1, False, out=p)  # in place: the out= form that torch.softmax lacks
+            _softmax_in_place(p)
             y_t[:, :, rows] = torch.bmm(v[:, keys].transpose(1, 2), p.transpose(1, 2))
             weights.append(p)
         ctx.save_for_backward(q, k, v, *weights)
@@ -82,7 +83,7 @@ class _CausalAttentionCPU(torch.autograd.Function):
         for i, (rows, p) in enumerate(reversed(list(zip(_query_blocks(t), weights)))):
             keys = slice(0, rows.stop)
             ds = torch.bmm(g[:, rows], v[:, keys].transpose(1, 2))
-            torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
+            _softmax_backward_in_place(ds, p)
             grad_q_t[:, :, rows] = torch.bmm(k[:, keys].transpose(1, 2), ds.transpose(1, 2))
             if i == 0:
                 torch.bmm(q[:, rows].transpose(1, 2), ds, out=grad_k_t)
@@ -92,6 +93,43 @@ class _CausalAttentionCPU(torch.autograd.Function):
                 grad_v_t[:, :, keys] += torch.bmm(g[:, rows].transpose(1, 2), p)
         grads_t[:2].mul_(ctx.scale)
         return grads_t.view(3, b, n // b, d, t).permute(1, 4, 0, 2, 3).contiguous()  # (B, T, 3, H, head_dim)
+
+
+def _private_softmax_in_place(p: torch.Tensor) -> None:
+    torch._softmax(p, -1, False, out=p)  # the out= form that torch.softmax lacks
+
+
+def _private_softmax_backward_in_place(ds: torch.Tensor, p: torch.Tensor) -> None:
+    torch._softmax_backward_data(ds, p, -1, p.dtype, grad_input=ds)
+
+
+def _public_softmax_in_place(p: torch.Tensor) -> None:
+    p.copy_(torch.softmax(p, -1))
+
+
+def _public_softmax_backward_in_place(ds: torch.Tensor, p: torch.Tensor) -> None:
+    ds.sub_((ds * p).sum(-1, keepdim=True)).mul_(p)  # dL/ds = p ⊙ (g − Σ g·p)
+
+
+def _private_softmax_works() -> bool:
+    """Whether this torch has the private in-place softmax kernels with the signatures used above (torch 2.13, the
+    version set-up pins, does); other versions get the public ops, the same values up to rounding, one extra
+    (T, T) buffer per block."""
+    try:
+        p = torch.tensor([[0.0, 1.0, float("-inf")]])
+        ds = torch.ones_like(p)
+        expected = torch.softmax(p, -1)
+        _private_softmax_in_place(p)
+        _private_softmax_backward_in_place(ds, p)
+        return bool(torch.allclose(p, expected) and torch.allclose(ds, torch.zeros_like(ds)))
+    except (AttributeError, TypeError, RuntimeError):
+        return False
+
+
+if _private_softmax_works():
+    _softmax_in_place, _softmax_backward_in_place = _private_softmax_in_place, _private_softmax_backward_in_place
+else:
+    _softmax_in_place, _softmax_backward_in_place = _public_softmax_in_place, _public_softmax_backward_in_place
 
 
 def _query_blocks(t: int) -> list[slice]:
