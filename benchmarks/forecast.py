@@ -34,7 +34,9 @@ See ``scalinglab/demo/presets.py`` for why the shorter ladder misses.
 `wsd` (2026-12-02; 10× run: 206k parameters on 25.9M tokens at the top budgets' best D/N = 115): seed 0 (the fresh
 clone's demo ladder) +1.87 %, inside [1.352, 1.490], law kaplan, the 10× run 27.4 min while the test suite shared
 the cores; seed 1 +2.30 %, inside [1.350, 1.549], law chinchilla (E at its bound 0), 33.7 min in all (ladder 8.5
-min) with CI sharing the cores. Seed 2 not run. Both over-predict, like the ladder's own backtest.
+min) with CI sharing the cores; seed 2 (2026-12-03, quiet machine) +1.09 %, inside [1.323, 1.540], law chinchilla
+(backtests chinchilla −0.63 %, kaplan +1.07 % mean; E at 1.7e-8), 23.2 min in all (ladder 9.1 min, 10× run 13.9
+min). So 1 of 3 seeds within 1.5 %, 3 of 3 inside, all three over-predict, like the ladder's own backtest.
 """
 
 from __future__ import annotations
