@@ -10,7 +10,7 @@ Runs live in ``--out`` (default ``results/hparam_sweep``) and are not retrained 
 extra LRs or batch multipliers only train what is new. About 10 min on 2 cores for the default grid.
 
 Re-measured (2026-12-03, current trainer, quiet 2 cores, ``--lrs 5.7e-3,8e-3,1.13e-2,1.6e-2,2.26e-2,3.2e-2``, a
-factor √2 apart, 17 min): best LR 0.0226 at 10.4k / 1.0M tokens (rule 0.0138; but every LR from 0.0057 to 0.0226
+factor √2 apart, 6 min): best LR 0.0226 at 10.4k / 1.0M tokens (rule 0.0138; but every LR from 0.0057 to 0.0226
 lies within 1.5 %, 2.264–2.307), 0.0113 at 49k / 0.6M (rule 0.0093; 0.016 jumps to 2.456 from 2.246), 0.016 at
 49k / 2.4M (1.867; 0.0093's neighbours 0.008 / 0.0113 give 1.924 / 1.899), 0.008 at 175k / 1.6M (rule 0.0065;
 0.0113 jumps to 2.241 from 1.958). So the optimum moves with the run's length, not only with N: short runs (~450

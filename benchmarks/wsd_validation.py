@@ -18,7 +18,7 @@ tuned for cosine (``scalinglab.train.hparams``) the cooldown branches are system
 cosine runs of the same (N, D) — a goal of "within 1 %" is not met; 34 % of the FLOPs.
 
 Measured (2026-12-03, quiet 2 cores, ``--sizes 1.2e4,2.5e4,5e4 --twins same-batch --lr-scales 0.5,0.71,1,1.41,2``,
-9 pairs of 10.4k / 27.2k / 49.0k parameters at 20/40/80 tokens per parameter, 16 min): median |diff| (mean) per LR
+9 pairs of 10.4k / 27.2k / 49.0k parameters at 20/40/80 tokens per parameter, 15.7 min): median |diff| (mean) per LR
 scale 2.83 % (−2.68), 2.42 % (−2.74), 2.15 % (−2.10), **1.20 % (−1.05)**, 0.97 % (−1.52) at × 0.5, 0.71, 1, 1.41, 2.
 Both schedules are best at × 1.41 on 8 of 9 points (cosine 8, WSD 8; ×1.41 lowers cosine losses 0.9–3.3 % against
 × 1), so the rule sits ~1.4× below this setting's optimum and the cosine twins suffer more from it. With each
